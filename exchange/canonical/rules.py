@@ -127,7 +127,9 @@ def _upn_check(dfe: str) -> Callable[[ChildRecord, RuleContext], Iterator[tuple[
             if ident.system in (IdentifierSystem.UPN, IdentifierSystem.FORMER_UPN):
                 for problem in upn_problems(ident.value, known_la_code=ctx.known_dfe_codes):
                     if problem.dfe_rule == dfe:
-                        label = "Former UPN" if ident.system == IdentifierSystem.FORMER_UPN else "UPN"
+                        label = (
+                            "Former UPN" if ident.system == IdentifierSystem.FORMER_UPN else "UPN"
+                        )
                         yield where, f"{label} {ident.value!r} is not valid: {problem.message}."
 
     return check

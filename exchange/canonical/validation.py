@@ -19,6 +19,8 @@ from exchange.canonical.rules import RuleContext, check_record
 
 Path = tuple[str | int, ...]
 MAX_PRUNING_PASSES = 25
+MAX_DEPTH = 32  # the schema is under ten levels deep; anything far deeper is not a record
+MAX_PROBLEMS = 1000
 
 _DATE_ERRORS = {
     "date_parsing",
@@ -132,11 +134,53 @@ def _under_removed(ptr: str, removals: set[Path]) -> bool:
     return any(ptr == pointer(*path) or ptr.startswith(pointer(*path) + "/") for path in removals)
 
 
+def _too_deep(document: Any) -> Path | None:
+    """The first path nested deeper than MAX_DEPTH, found without recursion."""
+    stack: list[tuple[Any, Path]] = [(document, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return path
+        if isinstance(node, dict):
+            stack.extend((v, (*path, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+    return None
+
+
 def validate_document(
     document: dict[str, Any], context: RuleContext | None = None
 ) -> ValidationReport:
     """Every problem in a JSON object taken as a canonical record: schema errors, then rules."""
+    report = _validate(document, context)
+    if len(report.problems) > MAX_PROBLEMS:
+        hidden = len(report.problems) - MAX_PROBLEMS
+        report.problems = [
+            *report.problems[:MAX_PROBLEMS],
+            Problem(
+                code="problems-truncated",
+                severity=Severity.ERROR,
+                message=f"{hidden} more problems were found and not listed.",
+                fix="Fix the problems listed and validate again.",
+            ),
+        ]
+    return report
+
+
+def _validate(document: dict[str, Any], context: RuleContext | None) -> ValidationReport:
     report = ValidationReport()
+    deep = _too_deep(document)
+    if deep is not None:
+        report.problems.append(
+            Problem(
+                code="nesting-too-deep",
+                severity=Severity.ERROR,
+                message=f"The document is nested more than {MAX_DEPTH} levels deep here.",
+                fix="Send the record as the schema describes it; no part of it is this deep.",
+                pointer=pointer(*deep),
+            )
+        )
+        return report
     removals: set[Path] = set()
     kept: dict[Path, list[int]] = {}
     current: Any = document

@@ -1,0 +1,1 @@
+"""Cross-cutting HTTP pieces: request ids, logging, body reading, health."""

@@ -1,0 +1,66 @@
+"""Reading request bodies safely: a size cap, JSON that cannot crash the parser."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from exchange.config import get_settings
+from exchange.errors import BodyNotJSON, BodyNotObject, BodyTooLarge, UnsupportedMediaType
+
+
+async def read_body(request: Request, *, limit: int | None = None) -> bytes:
+    """The request body, refused with 413 as soon as it passes the limit."""
+    cap = limit or get_settings().max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise BodyTooLarge(
+            f"The body is {declared} bytes; the limit is {cap}.",
+            fix="Send a smaller body; large exports go through transfer jobs in parts.",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise BodyTooLarge(f"The body is over the limit of {cap} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 4xx problem that says what is wrong with it."""
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"The body is {media_type}; this endpoint reads application/json.",
+            fix="Send the record as JSON with Content-Type: application/json.",
+        )
+    raw = await read_body(request)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BodyNotJSON(
+            f"The body is not valid UTF-8 (byte {exc.start}).",
+            fix="Encode the JSON as UTF-8.",
+        ) from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BodyNotJSON(
+            f"The body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            fix="Send a JSON object.",
+        ) from exc
+    except RecursionError as exc:
+        raise BodyNotJSON(
+            "The body is nested too deeply to be a record.",
+            fix="Send the record as the schema describes it; it is a few levels deep.",
+        ) from exc
+    if not isinstance(document, dict):
+        raise BodyNotObject(
+            f"The body is a JSON {type(document).__name__}, not an object.",
+            fix="Send one record as a JSON object.",
+        )
+    return document

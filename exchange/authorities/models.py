@@ -1,0 +1,32 @@
+"""Tables of the authority registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db.base import Base
+
+
+class AuthorityRow(Base):
+    """An English children's services authority, current or abolished."""
+
+    __tablename__ = "authorities"
+
+    gss_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    dfe_code: Mapped[str | None] = mapped_column(String(3), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    short_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    region: Mapped[str] = mapped_column(String(100))
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    successor_gss_codes: Mapped[str] = mapped_column(
+        String(200), default="", doc="Space-separated GSS codes of the successors."
+    )
+
+    def is_current_on(self, day: dt.date) -> bool:
+        """Whether the authority exists on the day."""
+        return self.end_date is None or self.end_date > day

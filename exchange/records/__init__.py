@@ -1,0 +1,1 @@
+"""Canonical records over HTTP: validation before a transfer."""
