@@ -420,7 +420,16 @@ class Provenance(Model):
     source_system: Text | None = Field(default=None, description="e.g. Liquidlogic LCS, Mosaic.")
     adapter: Text | None = None
     adapter_version: Text | None = None
-    source_format_version: Text | None = None
+    source_system_version: Text | None = Field(default=None, description="The system's release.")
+    source_format_version: Text | None = Field(
+        default=None, description="Version of the export format, e.g. the census year."
+    )
+    batch_id: Text | None = Field(
+        default=None, description="The export's own serial or batch number."
+    )
+    reference_date: dt.date | None = Field(
+        default=None, description="The date the export describes the case as at."
+    )
     extracted_at: dt.datetime | None = None
 
 

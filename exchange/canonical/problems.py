@@ -10,8 +10,10 @@ from exchange.canonical.model import SourceLocation
 
 
 class Severity(StrEnum):
-    """An error makes a record wrong; a warning makes it doubtful."""
+    """An error makes a record wrong; a warning makes it doubtful; a fatal problem means the
+    input as a whole cannot be read."""
 
+    FATAL = "fatal"
     ERROR = "error"
     WARNING = "warning"
 

@@ -59,7 +59,7 @@ class ValidationReport:
     @property
     def valid(self) -> bool:
         """True when no problem is an error."""
-        return not any(p.severity == Severity.ERROR for p in self.problems)
+        return not any(p.severity != Severity.WARNING for p in self.problems)
 
 
 def _describe(error: Any) -> tuple[str, str, str]:
