@@ -8,7 +8,7 @@ from exchange.adapters.base import (
     SourceFile,
     default_rule_context,
 )
-from exchange.adapters.registry import UnknownAdapter, adapters, get_adapter
+from exchange.adapters.registry import UnknownAdapter, adapters, get_adapter, names
 
 __all__ = [
     "Adapter",
@@ -20,4 +20,5 @@ __all__ = [
     "adapters",
     "default_rule_context",
     "get_adapter",
+    "names",
 ]

@@ -66,6 +66,32 @@ class _ChildReader:
 
         return make
 
+    def date(self, text: str, item: Any, tag: str, path: str) -> dt.date | None:
+        """A date; the common well-formed case is read without building a location."""
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                pass
+        return self.values.date(text, tag, self.where(item, f"{path}/{tag}"))
+
+    def code(
+        self,
+        text: str,
+        item: Any,
+        tag: str,
+        path: str,
+        allowed: frozenset[str],
+        aliases: dict[str, str] | None = None,
+        dfe_rule: str | None = None,
+    ) -> str | None:
+        """A code; an exact match is taken without building a location."""
+        if text in allowed:
+            return text
+        return self.values.code(
+            text, tag, self.where(item, f"{path}/{tag}"), allowed, aliases, dfe_rule=dfe_rule
+        )
+
     def keep_unknown(self, elem: Any, path: str) -> None:
         """An element the format does not define: keep every value in it."""
         tag = elem.tag if isinstance(elem.tag, str) else "node"
@@ -74,9 +100,7 @@ class _ChildReader:
         if not kids:
             text = _text(elem)
             if text:
-                self.values.keep(
-                    tag, text, self.where(elem, here)(), "element not in the CIN census"
-                )
+                self.values.keep(tag, text, self.where(elem, here), "element not in the CIN census")
             return
         for kid in kids:
             self.keep_unknown(kid, here)
@@ -98,13 +122,12 @@ class _ChildReader:
         return {"child": child, "episodes": episodes}, key
 
     def identifiers(self, elem: Any, child: dict[str, Any], lea: str | None) -> str | None:
-        v = self.values
+        ids = "/ChildIdentifiers"
         key = None
         for item in elem:
             tag, text = item.tag, _text(item)
             if not text:
                 continue
-            where = self.where(item, f"/ChildIdentifiers/{tag}")
             if tag == "LAchildID":
                 key = text
                 ident = {"system": IdentifierSystem.LA_CHILD_ID.value, "value": text}
@@ -118,38 +141,34 @@ class _ChildReader:
                     {"system": IdentifierSystem.FORMER_UPN.value, "value": text}
                 )
             elif tag == "UPNunknown":
-                child["upn_unknown_reason"] = v.code(text, tag, where, UPN_UNKNOWN)
+                child["upn_unknown_reason"] = self.code(text, item, tag, ids, UPN_UNKNOWN)
             elif tag == "PersonBirthDate":
-                child["birth_date"] = v.date(text, tag, where)
+                child["birth_date"] = self.date(text, item, tag, ids)
             elif tag == "ExpectedPersonBirthDate":
-                child["expected_birth_date"] = v.date(text, tag, where)
+                child["expected_birth_date"] = self.date(text, item, tag, ids)
             elif tag in ("Sex", "GenderCurrent"):
-                child["sex"] = v.code(text, tag, where, SEXES, SEX_ALIASES)
+                child["sex"] = self.code(text, item, tag, ids, SEXES, SEX_ALIASES)
             elif tag == "PersonDeathDate":
-                child["death_date"] = v.date(text, tag, where)
+                child["death_date"] = self.date(text, item, tag, ids)
             elif isinstance(tag, str):
                 self.keep_unknown(item, "/ChildIdentifiers")
         return key
 
     def characteristics(self, elem: Any, child: dict[str, Any]) -> None:
-        v = self.values
         for item in elem:
             tag = item.tag
             if tag == "Ethnicity":
-                child["ethnicity"] = v.code(
-                    _text(item),
-                    tag,
-                    self.where(item, "/ChildCharacteristics/Ethnicity"),
-                    ETHNICITIES,
-                    dfe_rule="4220",
+                child["ethnicity"] = self.code(
+                    _text(item), item, tag, "/ChildCharacteristics", ETHNICITIES, dfe_rule="4220"
                 )
             elif tag == "Disabilities":
                 for d in item:
                     if d.tag == "Disability" and _text(d):
-                        code = v.code(
+                        code = self.code(
                             _text(d),
+                            d,
                             "Disability",
-                            self.where(d, "/ChildCharacteristics/Disabilities/Disability"),
+                            "/ChildCharacteristics/Disabilities",
                             DISABILITIES,
                         )
                         if code:
@@ -171,23 +190,26 @@ class _ChildReader:
         }
         for item in elem:
             tag, text = item.tag, _text(item)
-            where = self.where(item, f"{path}/{tag}")
             if tag == "CINreferralDate":
-                episode["referral_date"] = v.date(text, tag, where)
+                episode["referral_date"] = self.date(text, item, tag, path)
             elif tag == "ReferralSource":
-                episode["referral_source"] = v.code(text, tag, where, SOURCES)
+                episode["referral_source"] = self.code(text, item, tag, path, SOURCES)
             elif tag == "PrimaryNeedCode":
-                episode["primary_need"] = v.code(text, tag, where, NEEDS, dfe_rule="8650")
+                episode["primary_need"] = self.code(text, item, tag, path, NEEDS, dfe_rule="8650")
             elif tag == "CINclosureDate":
-                episode["closure_date"] = v.date(text, tag, where)
+                episode["closure_date"] = self.date(text, item, tag, path)
             elif tag == "ReasonForClosure":
-                episode["closure_reason"] = v.code(text, tag, where, CLOSURES, dfe_rule="8640")
+                episode["closure_reason"] = self.code(
+                    text, item, tag, path, CLOSURES, dfe_rule="8640"
+                )
             elif tag == "DateOfInitialCPC":
-                date = v.date(text, tag, where)
+                date = self.date(text, item, tag, path)
                 if date:
                     episode["conferences"].append({"type": "initial", "date": date})
             elif tag == "ReferralNFA":
-                episode["referral_no_further_action"] = v.boolean(text, tag, where)
+                episode["referral_no_further_action"] = v.boolean(
+                    text, tag, self.where(item, f"{path}/{tag}")
+                )
             elif tag == "Assessments":
                 episode["assessments"].append(self.assessment(item, f"{path}/Assessments"))
             elif tag == "CINPlanDates":
@@ -211,9 +233,7 @@ class _ChildReader:
         for item in elem:
             name = names.get(item.tag) if isinstance(item.tag, str) else None
             if name:
-                out[name] = self.values.date(
-                    _text(item), item.tag, self.where(item, f"{path}/{item.tag}")
-                )
+                out[name] = self.date(_text(item), item, item.tag, path)
             elif isinstance(item.tag, str):
                 self.keep_unknown(item, path)
         return out
@@ -228,17 +248,12 @@ class _ChildReader:
         for item in elem:
             tag = item.tag
             if tag in names:
-                out[names[tag]] = self.values.date(
-                    _text(item), tag, self.where(item, f"{path}/{tag}")
-                )
+                out[names[tag]] = self.date(_text(item), item, tag, path)
             elif tag == "FactorsIdentifiedAtAssessment":
                 for f in item:
                     if f.tag == "AssessmentFactors" and _text(f):
-                        code = self.values.code(
-                            _text(f),
-                            "AssessmentFactors",
-                            self.where(f, f"{path}/{tag}/AssessmentFactors"),
-                            ASSESSMENT_FACTORS,
+                        code = self.code(
+                            _text(f), f, "AssessmentFactors", f"{path}/{tag}", ASSESSMENT_FACTORS
                         )
                         if code:
                             out["factors"].append(code)
@@ -257,12 +272,11 @@ class _ChildReader:
         }
         for item in elem:
             tag = item.tag
-            where = self.where(item, f"{path}/{tag}")
             if tag in names:
-                out[names[tag]] = self.values.date(_text(item), tag, where)
+                out[names[tag]] = self.date(_text(item), item, tag, path)
             elif tag == "ICPCnotRequired":
                 out["initial_conference_not_required"] = self.values.boolean(
-                    _text(item), tag, where
+                    _text(item), tag, self.where(item, f"{path}/{tag}")
                 )
             elif isinstance(tag, str):
                 self.keep_unknown(item, path)
@@ -273,25 +287,26 @@ class _ChildReader:
         out: dict[str, Any] = {"review_dates": []}
         for item in elem:
             tag, text = item.tag, _text(item)
-            where = self.where(item, f"{path}/{tag}")
             if tag == "CPPstartDate":
-                out["start_date"] = v.date(text, tag, where)
+                out["start_date"] = self.date(text, item, tag, path)
             elif tag == "CPPendDate":
-                out["end_date"] = v.date(text, tag, where)
+                out["end_date"] = self.date(text, item, tag, path)
             elif tag == "InitialCategoryOfAbuse":
-                out["initial_category"] = v.code(text, tag, where, CATEGORIES, dfe_rule="8905")
+                out["initial_category"] = self.code(
+                    text, item, tag, path, CATEGORIES, dfe_rule="8905"
+                )
             elif tag == "LatestCategoryOfAbuse":
-                out["latest_category"] = v.code(text, tag, where, CATEGORIES, dfe_rule="8910")
+                out["latest_category"] = self.code(
+                    text, item, tag, path, CATEGORIES, dfe_rule="8910"
+                )
             elif tag == "NumberOfPreviousCPP":
-                out["number_of_previous_plans"] = v.integer(text, tag, where)
+                out["number_of_previous_plans"] = v.integer(
+                    text, tag, self.where(item, f"{path}/{tag}")
+                )
             elif tag == "Reviews":
                 for r in item:
                     if r.tag == "CPPreviewDate" and _text(r):
-                        date = v.date(
-                            _text(r),
-                            "CPPreviewDate",
-                            self.where(r, f"{path}/Reviews/CPPreviewDate"),
-                        )
+                        date = self.date(_text(r), r, "CPPreviewDate", f"{path}/Reviews")
                         if date:
                             out["review_dates"].append(date)
                     elif isinstance(r.tag, str):
@@ -320,8 +335,8 @@ class CINCensusAdapter(Adapter):
         with file.open() as stream:
             parser = etree.iterparse(
                 stream,
-                events=("start", "end"),
-                tag=("Message", "Header", "Child"),
+                events=("end",),
+                tag=("Header", "Child"),
                 resolve_entities=False,
                 no_network=True,
                 load_dtd=False,
@@ -330,12 +345,10 @@ class CINCensusAdapter(Adapter):
                 remove_pis=True,
             )
             try:
-                for event, elem in parser:
+                for _event, elem in parser:
                     if not checked_prolog:
                         checked_prolog = True
                         self._refuse_dtd(elem, file.name)
-                    if event == "start":
-                        continue
                     if elem.tag == "Header":
                         header = self._header(elem, file.name)
                         continue
@@ -382,7 +395,13 @@ class CINCensusAdapter(Adapter):
         for item in elem.iter():
             if isinstance(item.tag, str) and len(item) == 0 and _text(item):
                 values[item.tag] = _text(item)
-        return {"values": values, "line": elem.sourceline, "file": name}
+        header: dict[str, Any] = {"values": values, "line": elem.sourceline, "file": name}
+        # Read once; every record carries the same provenance and header leftovers.
+        collector = Values([])
+        header["provenance"] = self._provenance(values, collector, header)
+        header["unmapped"] = collector.unmapped
+        header["problems"] = collector.problems
+        return header
 
     def _child(
         self,
@@ -398,9 +417,13 @@ class CINCensusAdapter(Adapter):
         lea = hv.get("LEA")
         reader = _ChildReader(name, elem, index, problems)
         data, key = reader.read(lea)
-        location = SourceLocation(file=name, line=elem.sourceline, element=reader.base)
-        data["provenance"] = self._provenance(hv, reader.values, header)
-        data["unmapped"] = reader.values.unmapped
+        location = SourceLocation.model_construct(
+            file=name, line=elem.sourceline, element=reader.base
+        )
+        data["provenance"] = dict(header.get("provenance") or {"source_authority": "unknown"})
+        data["unmapped"] = [*header.get("unmapped", ()), *reader.values.unmapped]
+        if index == 1:
+            problems.extend(header.get("problems", ()))
         if key is not None:
             if key in seen_ids:
                 problems.append(

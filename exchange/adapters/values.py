@@ -40,6 +40,11 @@ _MONTHS = {
 def parse_date(text: str) -> dt.date | None:
     """A date in any form exports use (ISO, dd/mm/yyyy, SQL Server or Oracle text), or None."""
     text = text.strip()
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return None
     if _ISO_DATE.match(text):
         try:
             return dt.date.fromisoformat(text)

@@ -8,14 +8,41 @@ still found in exports (``normalise`` below) and stores only the current code.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
-from pydantic import BeforeValidator
-
-E = TypeVar("E", bound=StrEnum)
+_ALIASES: dict[type, dict[str, str]] = {}
 
 
-class Sex(StrEnum):
+class CodeList(StrEnum):
+    """A code list whose historic spellings are mapped onto the current code on input.
+
+    Exact codes are matched by pydantic without calling Python; only a miss comes here.
+    """
+
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return None
+        key = cls._key(value)
+        key = _ALIASES.get(cls, {}).get(key, key)
+        return cls._value2member_map_.get(key)
+
+
+class NamedCodeList(CodeList):
+    """A code list of the exchange's own snake_case names."""
+
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return value.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+class Sex(CodeList):
     """Sex as recorded for the census: M, F or U (unknown, indeterminate, or unborn)."""
 
     MALE = "M"
@@ -37,7 +64,7 @@ SEX_ALIASES: dict[str, str] = {
 }
 
 
-class Ethnicity(StrEnum):
+class Ethnicity(CodeList):
     """DfE ethnicity codes."""
 
     WBRI = "WBRI"
@@ -86,7 +113,7 @@ ETHNICITY_MEANINGS: dict[Ethnicity, str] = {
 }
 
 
-class Disability(StrEnum):
+class Disability(CodeList):
     """DfE disability codes."""
 
     NONE = "NONE"
@@ -121,7 +148,7 @@ DISABILITY_MEANINGS: dict[Disability, str] = {
 }
 
 
-class ReferralSource(StrEnum):
+class ReferralSource(CodeList):
     """Who made the referral (CIN census ReferralSource)."""
 
     INDIVIDUAL_FAMILY = "1A"
@@ -148,7 +175,7 @@ class ReferralSource(StrEnum):
     UNKNOWN = "10"
 
 
-class PrimaryNeed(StrEnum):
+class PrimaryNeed(CodeList):
     """Primary need at referral (CIN census PrimaryNeedCode)."""
 
     N0 = "N0"
@@ -177,7 +204,7 @@ PRIMARY_NEED_MEANINGS: dict[PrimaryNeed, str] = {
 }
 
 
-class CategoryOfAbuse(StrEnum):
+class CategoryOfAbuse(CodeList):
     """Category of abuse of a child protection plan."""
 
     NEGLECT = "NEG"
@@ -199,7 +226,7 @@ CATEGORY_OF_ABUSE_ALIASES: dict[str, str] = {
 }
 
 
-class ReasonForClosure(StrEnum):
+class ReasonForClosure(CodeList):
     """Why a child in need episode closed (CIN census ReasonForClosure)."""
 
     ADOPTED = "RC1"
@@ -213,7 +240,7 @@ class ReasonForClosure(StrEnum):
     CLOSED_AFTER_ASSESSMENT_EARLY_HELP = "RC9"
 
 
-class UPNUnknownReason(StrEnum):
+class UPNUnknownReason(CodeList):
     """Why a child has no UPN (UN1-UN7)."""
 
     UN1 = "UN1"
@@ -233,7 +260,7 @@ ASSESSMENT_FACTORS: frozenset[str] = frozenset(
 """Factors identified at assessment; 21 means "no factors" and stands alone."""
 
 
-class LegalStatus(StrEnum):
+class LegalStatus(CodeList):
     """Legal status of a looked-after child (SSDA903 LS)."""
 
     C1 = "C1"
@@ -268,7 +295,7 @@ LEGAL_STATUS_MEANINGS: dict[LegalStatus, str] = {
 }
 
 
-class ReasonNewEpisode(StrEnum):
+class ReasonNewEpisode(CodeList):
     """Why a looked-after episode started (SSDA903 RNE)."""
 
     STARTED = "S"
@@ -279,7 +306,7 @@ class ReasonNewEpisode(StrEnum):
     LEGAL_AND_PLACEMENT_CHANGE_SAME_CARER = "U"
 
 
-class AlertType(StrEnum):
+class AlertType(NamedCodeList):
     """What a safety alert warns about."""
 
     RISK_TO_CHILD = "risk_to_child"
@@ -294,7 +321,7 @@ class AlertType(StrEnum):
     OTHER = "other"
 
 
-class AlertSeverity(StrEnum):
+class AlertSeverity(NamedCodeList):
     """How serious an alert is; high alerts are shown first in every view."""
 
     HIGH = "high"
@@ -302,7 +329,7 @@ class AlertSeverity(StrEnum):
     LOW = "low"
 
 
-class Relationship(StrEnum):
+class Relationship(NamedCodeList):
     """How a related person stands to the child."""
 
     MOTHER = "mother"
@@ -324,7 +351,7 @@ class Relationship(StrEnum):
     OTHER = "other"
 
 
-class IdentifierSystem(StrEnum):
+class IdentifierSystem(NamedCodeList):
     """Which scheme an identifier belongs to."""
 
     NHS_NUMBER = "nhs_number"
@@ -335,7 +362,7 @@ class IdentifierSystem(StrEnum):
     OTHER = "other"
 
 
-class DatePrecision(StrEnum):
+class DatePrecision(NamedCodeList):
     """How exactly a birth date is known."""
 
     DAY = "day"
@@ -344,7 +371,7 @@ class DatePrecision(StrEnum):
     ESTIMATED = "estimated"
 
 
-class NameUse(StrEnum):
+class NameUse(NamedCodeList):
     """What a name is for."""
 
     OFFICIAL = "official"
@@ -353,7 +380,7 @@ class NameUse(StrEnum):
     PREVIOUS = "previous"
 
 
-class AgencyType(StrEnum):
+class AgencyType(NamedCodeList):
     """The kind of organisation a professional or a contribution comes from."""
 
     SOCIAL_CARE = "social_care"
@@ -368,7 +395,7 @@ class AgencyType(StrEnum):
     OTHER = "other"
 
 
-class ConferenceType(StrEnum):
+class ConferenceType(NamedCodeList):
     """Child protection conferences."""
 
     INITIAL = "initial"
@@ -376,7 +403,7 @@ class ConferenceType(StrEnum):
     REVIEW = "review"
 
 
-class ChronologyCategory(StrEnum):
+class ChronologyCategory(NamedCodeList):
     """Kinds of significant event in a chronology."""
 
     REFERRAL = "referral"
@@ -397,6 +424,10 @@ class ChronologyCategory(StrEnum):
     OTHER = "other"
 
 
+_ALIASES[Sex] = SEX_ALIASES
+_ALIASES[CategoryOfAbuse] = CATEGORY_OF_ABUSE_ALIASES
+
+
 def normalise(value: Any, aliases: dict[str, str] | None = None) -> Any:
     """Trim and upper-case a code, then map a historic variant onto its current code."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -409,29 +440,20 @@ def normalise(value: Any, aliases: dict[str, str] | None = None) -> Any:
     return key
 
 
-def _lower(value: Any) -> Any:
-    return (
-        value.strip().lower().replace(" ", "_").replace("-", "_")
-        if isinstance(value, str)
-        else value
-    )
-
-
-SexCode = Annotated[Sex, BeforeValidator(lambda v: normalise(v, SEX_ALIASES))]
-EthnicityCode = Annotated[Ethnicity, BeforeValidator(normalise)]
-DisabilityCode = Annotated[Disability, BeforeValidator(normalise)]
-ReferralSourceCode = Annotated[ReferralSource, BeforeValidator(normalise)]
-PrimaryNeedCode = Annotated[PrimaryNeed, BeforeValidator(normalise)]
-CategoryOfAbuseCode = Annotated[
-    CategoryOfAbuse, BeforeValidator(lambda v: normalise(v, CATEGORY_OF_ABUSE_ALIASES))
-]
-ReasonForClosureCode = Annotated[ReasonForClosure, BeforeValidator(normalise)]
-UPNUnknownCode = Annotated[UPNUnknownReason, BeforeValidator(normalise)]
-LegalStatusCode = Annotated[LegalStatus, BeforeValidator(normalise)]
-ReasonNewEpisodeCode = Annotated[ReasonNewEpisode, BeforeValidator(normalise)]
-AlertTypeCode = Annotated[AlertType, BeforeValidator(_lower)]
-AlertSeverityCode = Annotated[AlertSeverity, BeforeValidator(_lower)]
-RelationshipCode = Annotated[Relationship, BeforeValidator(_lower)]
-IdentifierSystemCode = Annotated[IdentifierSystem, BeforeValidator(_lower)]
-AgencyTypeCode = Annotated[AgencyType, BeforeValidator(_lower)]
-ChronologyCategoryCode = Annotated[ChronologyCategory, BeforeValidator(_lower)]
+# Names the record's fields use; each accepts the historic variants (see CodeList).
+SexCode = Sex
+EthnicityCode = Ethnicity
+DisabilityCode = Disability
+ReferralSourceCode = ReferralSource
+PrimaryNeedCode = PrimaryNeed
+CategoryOfAbuseCode = CategoryOfAbuse
+ReasonForClosureCode = ReasonForClosure
+UPNUnknownCode = UPNUnknownReason
+LegalStatusCode = LegalStatus
+ReasonNewEpisodeCode = ReasonNewEpisode
+AlertTypeCode = AlertType
+AlertSeverityCode = AlertSeverity
+RelationshipCode = Relationship
+IdentifierSystemCode = IdentifierSystem
+AgencyTypeCode = AgencyType
+ChronologyCategoryCode = ChronologyCategory

@@ -16,6 +16,13 @@ from stdnum.gb import nhs as _nhs
 from stdnum.gb import upn as _upn
 
 _NON_ALNUM = re.compile(r"[\s\-]")
+
+
+def _digits(text: str) -> bool:
+    """Only the ASCII digits 0-9 (str.isdigit also accepts other scripts' digits)."""
+    return text.isascii() and text.isdigit()
+
+
 UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"
 
 
@@ -35,13 +42,13 @@ def nhs_number_check_digit(first_nine: str) -> int | None:
 def is_valid_nhs_number(value: str) -> bool:
     """True for ten digits whose last is the modulus 11 check digit of the first nine."""
     number = compact(value)
-    return len(number) == 10 and number.isdigit() and bool(_nhs.is_valid(number))
+    return len(number) == 10 and _digits(number) and bool(_nhs.is_valid(number))
 
 
 def nhs_number_problem(value: str) -> str | None:
     """Why an NHS number is not valid (a sentence), or None when it is."""
     number = compact(value)
-    if len(number) != 10 or not number.isdigit():
+    if len(number) != 10 or not _digits(number):
         return "an NHS number is 10 digits"
     if not _nhs.is_valid(number):
         return "the last digit is not the modulus 11 check digit of the first nine"
@@ -67,19 +74,20 @@ def upn_problems(value: str, *, known_la_code: frozenset[str] | None = None) -> 
     if len(upn) != 13:
         return [UPNProblem("1500", f"a UPN is 13 characters; this one has {len(upn)}")]
     problems: list[UPNProblem] = []
-    if known_la_code is not None and upn[1:4].isdigit() and upn[1:4] not in known_la_code:
+    if known_la_code is not None and _digits(upn[1:4]) and upn[1:4] not in known_la_code:
         problems.append(
             UPNProblem("1530", f"characters 2-4 ({upn[1:4]}) are not a local authority code")
         )
-    if not upn[1:4].isdigit():
+    if not _digits(upn[1:4]):
         problems.append(UPNProblem("1530", "characters 2-4 must be a 3-digit LA code"))
-    if not upn[4:12].isdigit():
+    if not _digits(upn[4:12]):
         problems.append(UPNProblem("1540", "characters 5-12 must be digits"))
-    if not (upn[12].isdigit() or upn[12] in UPN_ALPHABET):
+    if not (_digits(upn[12]) or upn[12] in UPN_ALPHABET):
         problems.append(
             UPNProblem("1550", "character 13 must be a digit or a letter other than I, O and S")
         )
-    if not problems and upn[0] != upn_check_letter(upn[1:]):
+    well_formed = _digits(upn[1:12]) and (_digits(upn[12]) or upn[12] in UPN_ALPHABET)
+    if well_formed and upn[0] != upn_check_letter(upn[1:]):
         problems.append(
             UPNProblem(
                 "1510", f"the check letter should be {upn_check_letter(upn[1:])}, not {upn[0]}"
@@ -91,11 +99,11 @@ def upn_problems(value: str, *, known_la_code: frozenset[str] | None = None) -> 
 def is_temporary_upn(value: str) -> bool:
     """A temporary UPN ends in a letter."""
     upn = compact(value)
-    return len(upn) == 13 and upn[12].isalpha()
+    return len(upn) == 13 and upn[12] in UPN_ALPHABET
 
 
 # The UK postcode format: outward code (area, district) and inward code (sector, unit).
-_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2})$")
+_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2})$", re.ASCII)
 _OUTWARD = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
 _PARTIAL = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?) ?([0-9][A-Z]?)?$")
 
@@ -120,8 +128,8 @@ def normalise_partial_postcode(value: str) -> str | None:
     return f"{outward} {inward}" if inward else outward
 
 
-_DFE_LA_CODE = re.compile(r"^\d{3}$")
-_GSS_LA_CODE = re.compile(r"^[ENSW]\d{8}$")
+_DFE_LA_CODE = re.compile(r"^[0-9]{3}$")
+_GSS_LA_CODE = re.compile(r"^[ENSW][0-9]{8}$")
 
 
 def looks_like_dfe_la_code(value: str) -> bool:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from exchange.canonical.codes import (
     AgencyTypeCode,
+    AlertSeverity,
     AlertSeverityCode,
     AlertTypeCode,
     CategoryOfAbuseCode,
@@ -48,6 +49,25 @@ LocalId = Annotated[
 ]
 
 
+def _iso_date_only(value: object) -> object:
+    # pydantic would read numbers as Unix timestamps ("0" -> 1970-01-01); a record's dates
+    # are days written YYYY-MM-DD, so anything else is refused.
+    if type(value) is dt.date:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            return text
+        raise ValueError("a date is written YYYY-MM-DD")
+    if isinstance(value, bool | int | float):
+        raise ValueError("a date is written YYYY-MM-DD, not as a number")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date_only)]
+"""A calendar day, written YYYY-MM-DD."""
+
+
 def _tidy_postcode(value: object) -> object:
     if not isinstance(value, str):
         return value
@@ -72,8 +92,8 @@ class Model(BaseModel):
 class Period(Model):
     """A span of time; an open end means it is still going on."""
 
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
 
 
 # --- the child ------------------------------------------------------------------------------
@@ -97,8 +117,8 @@ class PersonName(Model):
     middle: Text | None = None
     family: Text | None = None
     use: NameUse = NameUse.OFFICIAL
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
 
 
 class Address(Model):
@@ -109,8 +129,8 @@ class Address(Model):
     town: Text | None = None
     postcode: Postcode | None = None
     uprn: Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")] | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     confidential: bool = Field(
         default=False,
         description="Must not be disclosed outside the authorities holding the case.",
@@ -134,9 +154,9 @@ class ImmigrationStatus(Model):
 
     status: Text | None = None
     uasc: bool = False
-    uasc_end_date: dt.date | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    uasc_end_date: Date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
 
 
 class Child(Model):
@@ -145,9 +165,9 @@ class Child(Model):
     identifiers: list[Identifier] = Field(default_factory=list, max_length=50)
     upn_unknown_reason: UPNUnknownCode | None = None
     names: list[PersonName] = Field(default_factory=list, max_length=50)
-    birth_date: dt.date | None = None
+    birth_date: Date | None = None
     birth_date_precision: DatePrecision = DatePrecision.DAY
-    expected_birth_date: dt.date | None = Field(
+    expected_birth_date: Date | None = Field(
         default=None, description="For an unborn child, instead of a birth date."
     )
     sex: SexCode | None = None
@@ -155,7 +175,7 @@ class Child(Model):
     ethnicity: EthnicityCode | None = None
     languages: list[Language] = Field(default_factory=list, max_length=20)
     disabilities: list[DisabilityCode] = Field(default_factory=list, max_length=20)
-    death_date: dt.date | None = None
+    death_date: Date | None = None
     immigration_status: ImmigrationStatus | None = None
     addresses: list[Address] = Field(default_factory=list, max_length=200)
     nationality: Text | None = None
@@ -170,11 +190,11 @@ class Alert(Model):
 
     id: LocalId | None = None
     type: AlertTypeCode
-    severity: AlertSeverityCode = Field(default="high")  # type: ignore[assignment]
+    severity: AlertSeverityCode = AlertSeverity.HIGH
     summary: Text
     details: LongText | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     related_person_ids: list[LocalId] = Field(
         default_factory=list, description="Related people (by id) the alert concerns."
     )
@@ -188,8 +208,8 @@ class Alert(Model):
 class MissingEpisode(Model):
     """A time the child went missing or was away from placement without authorisation."""
 
-    start_date: dt.date
-    end_date: dt.date | None = None
+    start_date: Date
+    end_date: Date | None = None
     kind: Literal["missing", "away"] = "missing"
     return_interview_offered: bool | None = None
     return_interview_accepted: bool | None = None
@@ -213,7 +233,7 @@ class RelatedPerson(Model):
     relationship: RelationshipCode
     parental_responsibility: bool | None = None
     lives_with_child: bool | None = None
-    birth_date: dt.date | None = None
+    birth_date: Date | None = None
     sex: SexCode | None = None
     identifiers: list[Identifier] = Field(default_factory=list, max_length=20)
     addresses: list[Address] = Field(default_factory=list, max_length=50)
@@ -231,8 +251,8 @@ class Professional(Model):
     agency: AgencyTypeCode | None = None
     organisation: Text | None = None
     contact: ContactDetails | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     is_lead: bool = False
 
 
@@ -243,9 +263,9 @@ class Assessment(Model):
     """A child and family assessment."""
 
     id: LocalId | None = None
-    start_date: dt.date | None = None
-    internal_review_date: dt.date | None = None
-    authorisation_date: dt.date | None = None
+    start_date: Date | None = None
+    internal_review_date: Date | None = None
+    authorisation_date: Date | None = None
     factors: list[Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]] = Field(
         default_factory=list, max_length=50
     )
@@ -255,18 +275,18 @@ class CINPlan(Model):
     """A child in need plan."""
 
     id: LocalId | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
 
 
 class Section47Enquiry(Model):
     """A Section 47 enquiry and whether it led to an initial child protection conference."""
 
     id: LocalId | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    initial_conference_target_date: dt.date | None = None
-    initial_conference_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
+    initial_conference_target_date: Date | None = None
+    initial_conference_date: Date | None = None
     initial_conference_not_required: bool | None = None
 
 
@@ -275,15 +295,15 @@ class Conference(Model):
 
     id: LocalId | None = None
     type: ConferenceType
-    date: dt.date | None = None
-    target_date: dt.date | None = None
+    date: Date | None = None
+    target_date: Date | None = None
     led_to_cp_plan: bool | None = None
 
 
 class Visit(Model):
     """A statutory visit."""
 
-    date: dt.date
+    date: Date
     seen: bool | None = None
     seen_alone: bool | None = None
 
@@ -292,15 +312,15 @@ class ChildProtectionPlan(Model):
     """A child protection plan with its categories, reviews and visits."""
 
     id: LocalId | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     initial_category: CategoryOfAbuseCode | None = None
     latest_category: CategoryOfAbuseCode | None = None
     number_of_previous_plans: Annotated[int, Field(ge=0, le=99)] | None = None
     other_local_authority: bool = Field(
         default=False, description="The plan is held by another local authority."
     )
-    review_dates: list[dt.date] = Field(default_factory=list, max_length=200)
+    review_dates: list[Date] = Field(default_factory=list, max_length=200)
     visits: list[Visit] = Field(default_factory=list, max_length=2000)
 
 
@@ -308,8 +328,8 @@ class Placement(Model):
     """Where a looked-after child lived, with whom and why it changed."""
 
     id: LocalId | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     placement_type: Text | None = None
     provider: Text | None = None
     postcode: Postcode | None = None
@@ -321,8 +341,8 @@ class LookedAfterEpisode(Model):
     """A looked-after episode (SSDA903): a legal status and a placement for a span of time."""
 
     id: LocalId | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     reason_new_episode: ReasonNewEpisodeCode | None = None
     legal_status: LegalStatusCode | None = None
     category_of_need: PrimaryNeedCode | None = None
@@ -335,11 +355,11 @@ class SocialCareEpisode(Model):
     """One child in need episode, from referral to closure, with what happened in it."""
 
     id: LocalId | None = None
-    referral_date: dt.date | None = None
+    referral_date: Date | None = None
     referral_source: ReferralSourceCode | None = None
     primary_need: PrimaryNeedCode | None = None
     referral_no_further_action: bool | None = None
-    closure_date: dt.date | None = None
+    closure_date: Date | None = None
     closure_reason: ReasonForClosureCode | None = None
     assessments: list[Assessment] = Field(default_factory=list, max_length=500)
     cin_plans: list[CINPlan] = Field(default_factory=list, max_length=500)
@@ -355,7 +375,7 @@ class SocialCareEpisode(Model):
 class ChronologyEntry(Model):
     """A significant event in the child's life or the case."""
 
-    date: dt.date
+    date: Date
     category: ChronologyCategoryCode
     summary: Text
     details: LongText | None = None
@@ -368,7 +388,7 @@ class Narrative(Model):
 
     text: LongText
     author: Text | None = None
-    date: dt.date | None = None
+    date: Date | None = None
 
 
 class AgencyContribution(Model):
@@ -377,7 +397,7 @@ class AgencyContribution(Model):
     agency: AgencyTypeCode
     organisation: Text | None = None
     author: Text | None = None
-    date: dt.date | None = None
+    date: Date | None = None
     title: Text | None = None
     text: LongText
 
@@ -390,7 +410,7 @@ class Document(Model):
     media_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=255)]
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Sha256
-    date: dt.date | None = None
+    date: Date | None = None
 
 
 class SourceLocation(Model):
@@ -427,7 +447,7 @@ class Provenance(Model):
     batch_id: Text | None = Field(
         default=None, description="The export's own serial or batch number."
     )
-    reference_date: dt.date | None = Field(
+    reference_date: Date | None = Field(
         default=None, description="The date the export describes the case as at."
     )
     extracted_at: dt.datetime | None = None

@@ -8,6 +8,7 @@ at once (duplicate LA child ids or UPNs) belong to the adapters that read a whol
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from itertools import combinations
 
 from exchange.canonical.codes import ASSESSMENT_FACTORS, IdentifierSystem
 from exchange.canonical.identifiers import (
+    UPNProblem,
     nhs_number_problem,
     normalise_partial_postcode,
     normalise_postcode,
@@ -33,6 +35,10 @@ class RuleContext:
     known_dfe_codes: frozenset[str] | None = None
 
 
+Check = Callable[["ChildRecord", "RuleContext"], Iterable[tuple[str, str]]]
+FamilyCheck = Callable[["ChildRecord", "RuleContext"], Iterable[tuple[str, str, str]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A rule's stable code, severity, DfE number and the sentence that says how to fix it."""
@@ -42,47 +48,66 @@ class Rule:
     title: str
     fix: str
     dfe_rule: str | None
-    check: Callable[[ChildRecord, RuleContext], Iterable[tuple[str, str]]]
+    check: Check | None = None
 
 
 RULES: dict[str, Rule] = {}
+FAMILIES: list[FamilyCheck] = []
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+
+def define(
+    code: str, severity: Severity, title: str, fix: str, dfe_rule: str | None = None
+) -> None:
+    """Declare a rule whose breaches a family check reports."""
+    if code in RULES:
+        raise ValueError(f"rule {code} registered twice")
+    RULES[code] = Rule(code, severity, title, fix, dfe_rule)
 
 
 def rule(
     code: str, severity: Severity, title: str, fix: str, dfe_rule: str | None = None
-) -> Callable[
-    [Callable[[ChildRecord, RuleContext], Iterable[tuple[str, str]]]],
-    Callable[[ChildRecord, RuleContext], Iterable[tuple[str, str]]],
-]:
+) -> Callable[[Check], Check]:
     """Register a check that yields (JSON pointer, message) pairs for each breach."""
 
-    def register(
-        check: Callable[[ChildRecord, RuleContext], Iterable[tuple[str, str]]],
-    ) -> Callable[[ChildRecord, RuleContext], Iterable[tuple[str, str]]]:
-        if code in RULES:
-            raise ValueError(f"rule {code} registered twice")
+    def register(check: Check) -> Check:
+        define(code, severity, title, fix, dfe_rule)
         RULES[code] = Rule(code, severity, title, fix, dfe_rule, check)
         return check
 
     return register
 
 
+def family(check: FamilyCheck) -> FamilyCheck:
+    """Register one pass that checks several declared rules, yielding (code, pointer, message)."""
+    FAMILIES.append(check)
+    return check
+
+
+def _problem(rule_: Rule, where: str, message: str) -> Problem:
+    return Problem(
+        code=rule_.code,
+        severity=rule_.severity,
+        message=message,
+        fix=rule_.fix,
+        pointer=where,
+        dfe_rule=rule_.dfe_rule,
+    )
+
+
 def check_record(record: ChildRecord, context: RuleContext | None = None) -> list[Problem]:
-    """Every breach of every rule in one record, errors first, in record order within each."""
+    """Every breach of every rule in one record, errors first."""
     ctx = context or RuleContext()
     problems = [
-        Problem(
-            code=r.code,
-            severity=r.severity,
-            message=message,
-            fix=r.fix,
-            pointer=where,
-            dfe_rule=r.dfe_rule,
-        )
+        _problem(r, where, message)
         for r in RULES.values()
+        if r.check is not None
         for where, message in r.check(record, ctx)
     ]
+    for check in FAMILIES:
+        problems.extend(
+            _problem(RULES[code], where, message) for code, where, message in check(record, ctx)
+        )
     problems.sort(key=lambda p: p.severity != Severity.ERROR)
     return problems
 
@@ -90,12 +115,18 @@ def check_record(record: ChildRecord, context: RuleContext | None = None) -> lis
 # --- identifiers ----------------------------------------------------------------------------
 
 
-def _identifiers(record: ChildRecord) -> Iterator[tuple[str, Identifier]]:
+def _identifiers(record: ChildRecord) -> Iterator[tuple[tuple[str | int, ...], Identifier]]:
     for i, ident in enumerate(record.child.identifiers):
-        yield pointer("child", "identifiers", i, "value"), ident
+        yield ("child", "identifiers", i, "value"), ident
     for p, person in enumerate(record.related_people):
         for i, ident in enumerate(person.identifiers):
-            yield pointer("related_people", p, "identifiers", i, "value"), ident
+            yield ("related_people", p, "identifiers", i, "value"), ident
+
+
+@functools.lru_cache(maxsize=8192)
+def _upn_problems(value: str, known: frozenset[str] | None) -> tuple[UPNProblem, ...]:
+    # five rules look at the same UPN; the check is computed once
+    return tuple(upn_problems(value, known_la_code=known))
 
 
 @rule(
@@ -109,7 +140,7 @@ def _nhs_number(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, st
         if ident.system == IdentifierSystem.NHS_NUMBER:
             why = nhs_number_problem(ident.value)
             if why:
-                yield where, f"NHS number {ident.value!r} is not valid: {why}."
+                yield pointer(*where), f"NHS number {ident.value!r} is not valid: {why}."
 
 
 _UPN_RULES = {
@@ -119,31 +150,29 @@ _UPN_RULES = {
     "1540": "upn-not-numeric",
     "1550": "upn-last-character",
 }
-
-
-def _upn_check(dfe: str) -> Callable[[ChildRecord, RuleContext], Iterator[tuple[str, str]]]:
-    def check(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-        for where, ident in _identifiers(record):
-            if ident.system in (IdentifierSystem.UPN, IdentifierSystem.FORMER_UPN):
-                for problem in upn_problems(ident.value, known_la_code=ctx.known_dfe_codes):
-                    if problem.dfe_rule == dfe:
-                        label = (
-                            "Former UPN" if ident.system == IdentifierSystem.FORMER_UPN else "UPN"
-                        )
-                        yield where, f"{label} {ident.value!r} is not valid: {problem.message}."
-
-    return check
-
-
 for _dfe, _code in _UPN_RULES.items():
-    rule(
+    define(
         _code,
         ERROR,
         "UPN is not valid",
         "Take the UPN from the school census record; if none is known, leave it out and give "
         "child.upn_unknown_reason.",
         None if _dfe == "1500" else _dfe,
-    )(_upn_check(_dfe))
+    )
+
+
+@family
+def _upns(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str, str]]:
+    for where, ident in _identifiers(record):
+        if ident.system in (IdentifierSystem.UPN, IdentifierSystem.FORMER_UPN):
+            label = "Former UPN" if ident.system == IdentifierSystem.FORMER_UPN else "UPN"
+            for found in _upn_problems(ident.value, ctx.known_dfe_codes):
+                yield (
+                    _UPN_RULES[found.dfe_rule],
+                    pointer(*where),
+                    f"{label} {ident.value!r} is not valid: {found.message}.",
+                )
+
 
 _LA_CHILD_ID = re.compile(r"^[A-Za-z0-9]{1,20}$")
 
@@ -194,6 +223,19 @@ def _source_authority(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[s
 # --- addresses ------------------------------------------------------------------------------
 
 
+def _postcodes(record: ChildRecord) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    for path, address in _addresses(record):
+        if address.postcode:
+            yield (*path, "postcode"), address.postcode
+    for e, ep in enumerate(record.episodes):
+        for i, la in enumerate(ep.looked_after_episodes):
+            path = ("episodes", e, "looked_after_episodes", i)
+            if la.home_postcode:
+                yield (*path, "home_postcode"), la.home_postcode
+            if la.placement and la.placement.postcode:
+                yield (*path, "placement", "postcode"), la.placement.postcode
+
+
 def _addresses(record: ChildRecord) -> Iterator[tuple[tuple[str | int, ...], Address]]:
     for i, address in enumerate(record.child.addresses):
         yield ("child", "addresses", i), address
@@ -209,10 +251,9 @@ def _addresses(record: ChildRecord) -> Iterator[tuple[tuple[str | int, ...], Add
     "Correct the postcode, or leave it out and keep the address lines.",
 )
 def _postcode_invalid(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for path, address in _addresses(record):
-        pc = address.postcode
-        if pc and not normalise_postcode(pc) and not normalise_partial_postcode(pc):
-            yield pointer(*path, "postcode"), f"{pc!r} is not a UK postcode."
+    for path, pc in _postcodes(record):
+        if not normalise_postcode(pc) and not normalise_partial_postcode(pc):
+            yield pointer(*path), f"{pc!r} is not a UK postcode."
 
 
 @rule(
@@ -222,10 +263,9 @@ def _postcode_invalid(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[s
     "Give the full postcode if the source system holds it.",
 )
 def _postcode_partial(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for path, address in _addresses(record):
-        pc = address.postcode
-        if pc and not normalise_postcode(pc) and normalise_partial_postcode(pc):
-            yield pointer(*path, "postcode"), f"{pc!r} is only part of a postcode."
+    for path, pc in _postcodes(record):
+        if not normalise_postcode(pc) and normalise_partial_postcode(pc):
+            yield pointer(*path), f"{pc!r} is only part of a postcode."
 
 
 @rule(
@@ -240,6 +280,11 @@ def _person_references(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[
     for i, alert in enumerate(record.alerts):
         refs.append((("alerts", i, "related_person_ids"), alert.related_person_ids))
         refs.append((("alerts", i, "not_to_be_disclosed_to"), alert.not_to_be_disclosed_to))
+    for p, person in enumerate(record.related_people):
+        for i, alert in enumerate(person.alerts):
+            at: tuple[str | int, ...] = ("related_people", p, "alerts", i)
+            refs.append(((*at, "related_person_ids"), alert.related_person_ids))
+            refs.append(((*at, "not_to_be_disclosed_to"), alert.not_to_be_disclosed_to))
     for path, address in _addresses(record):
         refs.append(((*path, "not_to_be_disclosed_to"), address.not_to_be_disclosed_to))
     for path, ids in refs:
@@ -458,72 +503,77 @@ def _cp_plans(record: ChildRecord) -> Iterator[tuple[tuple[str | int, ...], Chil
             yield ("episodes", e, "cp_plans", i), plan
 
 
-@rule(
+define(
     "cp-plan-start-missing",
     ERROR,
     "Child protection plan without a start date",
     "Give the date the plan started (the initial or transfer-in conference's date).",
     "8720",
 )
-def _cp_start(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for path, plan in _cp_plans(record):
-        if plan.start_date is None:
-            yield pointer(*path, "start_date"), "The plan has no start date."
-
-
-@rule(
+define(
     "cp-plan-ends-before-start",
     ERROR,
     "Child protection plan ends before it starts",
     "Correct the plan's start or end date.",
     "8925",
 )
-def _cp_order(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for path, plan in _cp_plans(record):
-        if plan.start_date and plan.end_date and plan.end_date < plan.start_date:
-            yield (
-                pointer(*path, "end_date"),
-                f"Plan ends {plan.end_date}, before it starts {plan.start_date}.",
-            )
-
-
-@rule(
+define(
     "cp-plan-same-day",
     ERROR,
     "Child protection plan starts and ends on the same day",
     "Check the end date; a plan that never ran should not be recorded.",
     "8840",
 )
-def _cp_same_day(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for path, plan in _cp_plans(record):
-        if plan.start_date and plan.end_date == plan.start_date:
-            yield pointer(*path, "end_date"), f"Plan starts and ends on {plan.start_date}."
-
-
-@rule(
+define(
     "cp-plan-initial-category-missing",
     ERROR,
     "Child protection plan without an initial category of abuse",
     "Give the initial category (NEG, PHY, SAB, EMO or MUL).",
     "8905",
 )
-def _cp_initial_category(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for path, plan in _cp_plans(record):
-        if plan.initial_category is None:
-            yield pointer(*path, "initial_category"), "The plan has no initial category."
-
-
-@rule(
+define(
     "cp-plan-latest-category-missing",
     ERROR,
     "Child protection plan without a latest category of abuse",
     "Give the latest category (NEG, PHY, SAB, EMO or MUL); it may equal the initial one.",
     "8910",
 )
-def _cp_latest_category(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+
+
+@family
+def _cp_plan_each(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str, str]]:
     for path, plan in _cp_plans(record):
+        start, end = plan.start_date, plan.end_date
+        if start is None:
+            yield (
+                "cp-plan-start-missing",
+                pointer(*path, "start_date"),
+                "The plan has no start date.",
+            )
+        elif end is not None and end < start:
+            yield (
+                "cp-plan-ends-before-start",
+                pointer(*path, "end_date"),
+                f"Plan ends {end}, before it starts {start}.",
+            )
+        elif end == start:
+            yield (
+                "cp-plan-same-day",
+                pointer(*path, "end_date"),
+                f"Plan starts and ends on {start}.",
+            )
+        if plan.initial_category is None:
+            yield (
+                "cp-plan-initial-category-missing",
+                pointer(*path, "initial_category"),
+                "The plan has no initial category.",
+            )
         if plan.latest_category is None:
-            yield pointer(*path, "latest_category"), "The plan has no latest category."
+            yield (
+                "cp-plan-latest-category-missing",
+                pointer(*path, "latest_category"),
+                "The plan has no latest category.",
+            )
 
 
 @rule(

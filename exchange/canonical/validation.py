@@ -85,6 +85,15 @@ def _describe(error: Any) -> tuple[str, str, str]:
             f"Not a known code{suffix}; expected {expected}.",
             "Use one of the listed codes; map local codes before sending.",
         )
+    if kind == "value_error":
+        reason = str(error.get("ctx", {}).get("error", error["msg"]))
+        if reason.startswith("a date"):
+            return (
+                "date-invalid",
+                f"Not a valid date{suffix}: {reason}.",
+                "Write dates as YYYY-MM-DD.",
+            )
+        return "value-invalid", f"{reason[:1].upper()}{reason[1:]}{suffix}.", "Correct the value."
     if kind in _DATE_ERRORS:
         return "date-invalid", f"Not a valid date{suffix}.", "Write dates as YYYY-MM-DD."
     if kind in _TYPE_ERRORS:
@@ -132,6 +141,27 @@ def _translate_pointer(ptr: str | None, kept: dict[Path, list[int]]) -> str | No
 
 def _under_removed(ptr: str, removals: set[Path]) -> bool:
     return any(ptr == pointer(*path) or ptr.startswith(pointer(*path) + "/") for path in removals)
+
+
+# Rules that compare several parts of a record: when a part they look at was pruned for not
+# fitting the schema, their verdict on what is left could be wrong, so it is not reported.
+_RULE_SCOPES: dict[str, tuple[Path, ...]] = {
+    "person-reference-unknown": (("related_people",),),
+    "person-id-duplicate": (("related_people",),),
+    "la-child-id-missing": (("child", "identifiers"),),
+    "birth-date-or-expected": (("child",),),
+    "birth-date-in-future": (("child",),),
+    "death-before-birth": (("child",),),
+    "referral-before-birth": (("child",), ("episodes",)),
+    "cp-plans-open-several": (("episodes",),),
+    "cp-plans-overlap": (("episodes",),),
+    "address-exclusion-not-confidential": (("related_people",),),
+}
+
+
+def _scope_pruned(code: str, removals: set[Path]) -> bool:
+    scopes = _RULE_SCOPES.get(code, ())
+    return any(path[: len(scope)] == scope for scope in scopes for path in removals)
 
 
 def _too_deep(document: Any) -> Path | None:
@@ -215,6 +245,8 @@ def _validate(document: dict[str, Any], context: RuleContext | None) -> Validati
             translated = _translate_pointer(problem.pointer, kept)
             if translated and _under_removed(translated, removals):
                 continue  # about a value already reported as not fitting the schema
+            if _scope_pruned(problem.code, removals):
+                continue
             report.problems.append(problem.model_copy(update={"pointer": translated}))
         if attempt == 0:
             report.record = record
