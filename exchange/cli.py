@@ -156,3 +156,12 @@ def validate_record(
         )
     console.print("[green]valid[/]" if report.valid else "[red]not valid[/]")
     sys.exit(0 if report.valid else 1)
+
+
+def _register_export_commands() -> None:
+    from exchange.cli_adapters import register
+
+    register(app)
+
+
+_register_export_commands()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -88,6 +88,36 @@ class ReadResult:
         return any(p.severity != Severity.WARNING for p in self.problems)
 
 
+class _CountingRaw(io.RawIOBase):
+    """Reports every byte read, so a progress bar can show rate and time left."""
+
+    def __init__(self, inner: IO[bytes], progress: Callable[[int], None]) -> None:
+        self.inner = inner
+        self.progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.inner.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.progress(len(data))
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One file of a source: a name to report and a way to open it for reading (bytes)."""
@@ -95,12 +125,16 @@ class SourceFile:
     name: str
     path: Path | None = None
     data: bytes | None = None
+    progress: Callable[[int], None] | None = None
 
     def open(self) -> IO[bytes]:
         """Open the file for binary reading."""
-        if self.path is not None:
-            return self.path.open("rb")
-        return io.BytesIO(self.data or b"")
+        inner: IO[bytes] = (
+            self.path.open("rb") if self.path is not None else io.BytesIO(self.data or b"")
+        )
+        if self.progress is None:
+            return inner
+        return io.BufferedReader(_CountingRaw(inner, self.progress), buffer_size=1 << 16)
 
     @property
     def size(self) -> int:
@@ -133,6 +167,17 @@ class Source:
     def from_files(cls, files: dict[str, bytes], name: str = "upload") -> Source:
         """Several named files held in memory (a CSV set sent over the API)."""
         return cls(tuple(SourceFile(n, data=d) for n, d in sorted(files.items())), name)
+
+    @property
+    def size(self) -> int:
+        """Total size in bytes of every file."""
+        return sum(f.size for f in self.files)
+
+    def with_progress(self, progress: Callable[[int], None]) -> Source:
+        """The same source, reporting bytes read to ``progress``."""
+        return Source(
+            tuple(SourceFile(f.name, f.path, f.data, progress) for f in self.files), self.name
+        )
 
     def single(self, adapter: str) -> SourceFile:
         """The one file of a single-file format, or a fatal problem."""
