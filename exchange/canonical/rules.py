@@ -129,18 +129,12 @@ def _upn_problems(value: str, known: frozenset[str] | None) -> tuple[UPNProblem,
     return tuple(upn_problems(value, known_la_code=known))
 
 
-@rule(
+define(
     "nhs-number-invalid",
     ERROR,
     "NHS number is not valid",
     "Check the NHS number against the source system; a mistyped digit fails the check digit.",
 )
-def _nhs_number(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for where, ident in _identifiers(record):
-        if ident.system == IdentifierSystem.NHS_NUMBER:
-            why = nhs_number_problem(ident.value)
-            if why:
-                yield pointer(*where), f"NHS number {ident.value!r} is not valid: {why}."
 
 
 _UPN_RULES = {
@@ -177,32 +171,22 @@ def _upns(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str, str
 _LA_CHILD_ID = re.compile(r"^[A-Za-z0-9]{1,20}$")
 
 
-@rule(
+define(
     "la-child-id-missing",
     ERROR,
     "No LA child id",
     "Add the sending authority's own id for the child as an identifier with system la_child_id.",
     "8500",
 )
-def _la_child_id_missing(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    if not any(i.system == IdentifierSystem.LA_CHILD_ID for i in record.child.identifiers):
-        yield pointer("child", "identifiers"), "The child has no LA child id."
 
 
-@rule(
+define(
     "la-child-id-format",
     ERROR,
     "LA child id too long or not alphanumeric",
     "Use the id as the census return gives it: at most 20 letters and digits.",
     "1570",
 )
-def _la_child_id_format(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for i, ident in enumerate(record.child.identifiers):
-        if ident.system == IdentifierSystem.LA_CHILD_ID and not _LA_CHILD_ID.match(ident.value):
-            yield (
-                pointer("child", "identifiers", i, "value"),
-                f"LA child id {ident.value!r} is not 1-20 letters and digits.",
-            )
 
 
 @rule(
@@ -322,137 +306,81 @@ def _exclusion_flag(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str
 # --- dates of the child ---------------------------------------------------------------------
 
 
-@rule(
+define(
     "birth-date-or-expected",
     WARNING,
     "Exactly one of birth date and expected birth date",
     "Give the birth date, or for an unborn child only the expected birth date.",
     "8525Q",
 )
-def _birth_or_expected(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    child = record.child
-    if child.birth_date and child.expected_birth_date:
-        yield pointer("child", "expected_birth_date"), "Both a birth date and an expected one."
-    elif not child.birth_date and not child.expected_birth_date:
-        yield pointer("child", "birth_date"), "Neither a birth date nor an expected birth date."
 
 
-@rule(
+define(
     "birth-date-in-future",
     ERROR,
     "Birth date is in the future",
     "Correct the birth date; for an unborn child give expected_birth_date instead.",
     "8520",
 )
-def _birth_future(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    born = record.child.birth_date
-    if born and born > ctx.today:
-        yield pointer("child", "birth_date"), f"Birth date {born} is after today ({ctx.today})."
 
 
-@rule(
+define(
     "death-before-birth",
     ERROR,
     "Death date before birth date",
     "Correct whichever of the two dates is wrong.",
 )
-def _death_before_birth(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    born, died = record.child.birth_date, record.child.death_date
-    if born and died and died < born:
-        yield pointer("child", "death_date"), f"Death date {died} is before birth date {born}."
 
 
-@rule(
+define(
     "referral-before-birth",
     WARNING,
     "Referral before the child's birth",
     "Check the dates; a pre-birth referral is right only for a child referred while unborn.",
 )
-def _referral_before_birth(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    born = record.child.birth_date
-    for i, episode in enumerate(record.episodes):
-        if born and episode.referral_date and episode.referral_date < born:
-            yield (
-                pointer("episodes", i, "referral_date"),
-                f"Referral {episode.referral_date} is before birth {born}.",
-            )
 
 
-@rule(
+define(
     "closure-before-referral",
     ERROR,
     "Episode closes before its referral",
     "Correct the referral or the closure date.",
     "8620",
 )
-def _closure_before_referral(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for i, ep in enumerate(record.episodes):
-        if ep.referral_date and ep.closure_date and ep.closure_date < ep.referral_date:
-            yield (
-                pointer("episodes", i, "closure_date"),
-                f"Closure {ep.closure_date} is before referral {ep.referral_date}.",
-            )
 
 
-@rule(
+define(
     "closure-reason-missing",
     ERROR,
     "Closed episode without a reason, or a reason without a closure date",
     "Give both closure_date and closure_reason (RC1-RC9), or neither for an open episode.",
     "8640",
 )
-def _closure_reason(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for i, ep in enumerate(record.episodes):
-        if ep.closure_date and not ep.closure_reason:
-            yield pointer("episodes", i, "closure_reason"), "Closed but no reason given."
-        elif ep.closure_reason and not ep.closure_date:
-            yield pointer("episodes", i, "closure_date"), "A closure reason but no closure date."
 
 
-@rule(
+define(
     "primary-need-missing",
     ERROR,
     "Episode has no primary need code",
     "Give the primary need code (N0-N9) recorded at referral.",
     "8650",
 )
-def _primary_need(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for i, ep in enumerate(record.episodes):
-        if ep.referral_date and not ep.primary_need:
-            yield pointer("episodes", i, "primary_need"), "The episode has no primary need."
 
 
-@rule(
+define(
     "assessment-factor-unknown",
     ERROR,
     "Assessment factor is not a DfE code",
     "Use the DfE factor codes (1A-24A, 18B/18C/19B/19C); keep free text in the chronology.",
 )
-def _factor_codes(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for i, ep in enumerate(record.episodes):
-        for a, assessment in enumerate(ep.assessments):
-            for f, factor in enumerate(assessment.factors):
-                if factor not in ASSESSMENT_FACTORS:
-                    yield (
-                        pointer("episodes", i, "assessments", a, "factors", f),
-                        f"{factor!r} is not an assessment factor code.",
-                    )
 
 
-@rule(
+define(
     "assessment-factor-21-not-alone",
     ERROR,
     "Factor 21 (no factors) given with other factors",
     "Remove 21, or remove the other factors.",
 )
-def _factor_21(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for i, ep in enumerate(record.episodes):
-        for a, assessment in enumerate(ep.assessments):
-            if "21" in assessment.factors and len(assessment.factors) > 1:
-                yield (
-                    pointer("episodes", i, "assessments", a, "factors"),
-                    "Factor 21 means no factors but others are listed.",
-                )
 
 
 # --- periods --------------------------------------------------------------------------------
@@ -615,3 +543,117 @@ def _cp_overlap(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, st
         if a_start < b_end and b_start < a_end:
             later = path_b if b_start >= a_start else path_a
             yield pointer(*later, "start_date"), "This plan overlaps another plan."
+
+
+# --- one pass over the child and one over each episode --------------------------------------
+# The simple per-field rules above are checked together: a pass per rule costs more than the
+# checks themselves, and adapters run these on every record of large exports.
+
+_LA_CHILD_ID_PATTERN = _LA_CHILD_ID
+
+
+@family
+def _child_rules(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str, str]]:
+    child = record.child
+    has_la_child_id = False
+    for i, ident in enumerate(child.identifiers):
+        if ident.system == IdentifierSystem.LA_CHILD_ID:
+            has_la_child_id = True
+            if not _LA_CHILD_ID_PATTERN.match(ident.value):
+                yield (
+                    "la-child-id-format",
+                    pointer("child", "identifiers", i, "value"),
+                    f"LA child id {ident.value!r} is not 1-20 letters and digits.",
+                )
+    if not has_la_child_id:
+        yield (
+            "la-child-id-missing",
+            pointer("child", "identifiers"),
+            "The child has no LA child id.",
+        )
+    for where, ident in _identifiers(record):
+        if ident.system == IdentifierSystem.NHS_NUMBER:
+            why = nhs_number_problem(ident.value)
+            if why:
+                yield (
+                    "nhs-number-invalid",
+                    pointer(*where),
+                    f"NHS number {ident.value!r} is not valid: {why}.",
+                )
+    born, expected, died = child.birth_date, child.expected_birth_date, child.death_date
+    if born and expected:
+        yield (
+            "birth-date-or-expected",
+            pointer("child", "expected_birth_date"),
+            "Both a birth date and an expected one.",
+        )
+    elif not born and not expected:
+        yield (
+            "birth-date-or-expected",
+            pointer("child", "birth_date"),
+            "Neither a birth date nor an expected birth date.",
+        )
+    if born and born > ctx.today:
+        yield (
+            "birth-date-in-future",
+            pointer("child", "birth_date"),
+            f"Birth date {born} is after today ({ctx.today}).",
+        )
+    if born and died and died < born:
+        yield (
+            "death-before-birth",
+            pointer("child", "death_date"),
+            f"Death date {died} is before birth date {born}.",
+        )
+
+
+@family
+def _episode_rules(record: ChildRecord, ctx: RuleContext) -> Iterator[tuple[str, str, str]]:
+    born = record.child.birth_date
+    for i, ep in enumerate(record.episodes):
+        referral, closure = ep.referral_date, ep.closure_date
+        if born and referral and referral < born:
+            yield (
+                "referral-before-birth",
+                pointer("episodes", i, "referral_date"),
+                f"Referral {referral} is before birth {born}.",
+            )
+        if referral and closure and closure < referral:
+            yield (
+                "closure-before-referral",
+                pointer("episodes", i, "closure_date"),
+                f"Closure {closure} is before referral {referral}.",
+            )
+        if closure and not ep.closure_reason:
+            yield (
+                "closure-reason-missing",
+                pointer("episodes", i, "closure_reason"),
+                "Closed but no reason given.",
+            )
+        elif ep.closure_reason and not closure:
+            yield (
+                "closure-reason-missing",
+                pointer("episodes", i, "closure_date"),
+                "A closure reason but no closure date.",
+            )
+        if referral and not ep.primary_need:
+            yield (
+                "primary-need-missing",
+                pointer("episodes", i, "primary_need"),
+                "The episode has no primary need.",
+            )
+        for a, assessment in enumerate(ep.assessments):
+            factors = assessment.factors
+            for f, factor in enumerate(factors):
+                if factor not in ASSESSMENT_FACTORS:
+                    yield (
+                        "assessment-factor-unknown",
+                        pointer("episodes", i, "assessments", a, "factors", f),
+                        f"{factor!r} is not an assessment factor code.",
+                    )
+            if "21" in factors and len(factors) > 1:
+                yield (
+                    "assessment-factor-21-not-alone",
+                    pointer("episodes", i, "assessments", a, "factors"),
+                    "Factor 21 means no factors but others are listed.",
+                )
