@@ -13,11 +13,14 @@ from fastapi.openapi.utils import get_openapi
 from exchange import __version__
 from exchange.api import health
 from exchange.api.observability import RequestIdMiddleware, configure_logging
+from exchange.authorities import client_endpoints
 from exchange.authorities import endpoints as authority_endpoints
 from exchange.canonical import ChildRecord
 from exchange.config import Settings, get_settings
 from exchange.errors import install_error_handlers
 from exchange.records import endpoints as record_endpoints
+from exchange.transfers import endpoints as transfer_endpoints
+from exchange.transfers.schemas import RecordsOut, RecordUpdate, TransferCreate
 
 log = logging.getLogger("exchange")
 
@@ -64,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(authority_endpoints.router)
     app.include_router(record_endpoints.router)
+    app.include_router(transfer_endpoints.router)
+    app.include_router(client_endpoints.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -71,11 +76,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        record_schema = ChildRecord.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(record_schema.pop("$defs", {}))
-        record_schema.pop("$id", None)
-        components["ChildRecord"] = record_schema
+        for model in (ChildRecord, TransferCreate, RecordUpdate, RecordsOut):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            model_schema.pop("$id", None)
+            components[model.__name__] = model_schema
+        schema["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "exch.<client>.<secret>"}
+        }
+        schema["security"] = [{"bearer": []}]
         app.openapi_schema = schema
         return schema
 

@@ -165,3 +165,12 @@ def _register_export_commands() -> None:
 
 
 _register_export_commands()
+
+
+def _register_admin_commands() -> None:
+    from exchange.cli_admin import register
+
+    register(app)
+
+
+_register_admin_commands()

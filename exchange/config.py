@@ -32,6 +32,37 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = Field(default=True, description="Logs as JSON lines (false: plain text).")
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the embedded defaults keep their files."
+    )
+    encryption_keys: str | None = Field(
+        default=None,
+        description='Key-encryption keys "kid:base64,kid:base64", the first active. Unset: a '
+        "key is generated in data_dir (for the embedded default only).",
+    )
+    pseudonym_key: str | None = Field(
+        default=None,
+        description="Secret for the audit log's child pseudonyms (keyed HMAC). Unset: generated "
+        "in data_dir.",
+    )
+    conference_clock_start: str = Field(
+        default="acknowledgement",
+        description="When the 15 working days to the transfer-in conference start: "
+        "notification, receipt, acknowledgement or acceptance.",
+    )
+    retention_days: int = Field(
+        default=90, ge=0, description="Days after a transfer closes before its content is purged."
+    )
+    max_children_per_transfer: int = Field(default=20, ge=1)
+    max_documents_per_transfer: int = Field(default=50, ge=0)
+    max_document_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    max_message_chars: int = Field(default=20_000, ge=1)
+    idempotency_key_hours: int = Field(
+        default=24, ge=1, description="How long an Idempotency-Key's response is kept for replay."
+    )
+    token_rotation_grace_minutes: int = Field(
+        default=60, ge=0, description="How long a rotated token's old secret still works."
+    )
 
 
 @functools.cache

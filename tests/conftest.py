@@ -7,7 +7,7 @@ each test runs inside a transaction that is rolled back.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 TEST_DATABASE_URL = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
+# Fixed test secrets (never used anywhere else): the suite must not write key files.
+TEST_KEYS = "test-k1:" + "A" * 43 + "="
+os.environ["EXCHANGE_ENCRYPTION_KEYS"] = TEST_KEYS
+os.environ["EXCHANGE_PSEUDONYM_KEY"] = "test-pseudonym-key"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -53,6 +57,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     from exchange.config import get_settings
 
     get_settings.cache_clear()
+    from exchange import keys
+
+    keys.reset()
     from exchange.app import setup_database
     from exchange.db.migrate import downgrade, upgrade
 
@@ -90,6 +97,8 @@ def session(connection: Connection) -> Iterator[Session]:
 @pytest.fixture
 def app(session: Session) -> FastAPI:
     from exchange.app import create_app
+    from exchange.audit.service import Actor, record_event
+    from exchange.authorities.auth import DeniedWriter, get_denied_writer
     from exchange.config import get_settings
     from exchange.db import get_session
 
@@ -99,8 +108,32 @@ def app(session: Session) -> FastAPI:
         yield session
         session.flush()
 
+    def _denied() -> Iterator[DeniedWriter]:
+        # Kept in the test's transaction (the service writes them in a transaction of their own).
+        def write(actor: Actor, action: str, details: dict[str, str]) -> None:
+            with session.begin_nested():
+                record_event(session, action=action, actor=actor, outcome="denied", details=details)
+
+        yield write
+
     application.dependency_overrides[get_session] = _session
+    application.dependency_overrides[get_denied_writer] = _denied
     return application
+
+
+@pytest.fixture
+def make_client(session: Session) -> Callable[..., str]:
+    """Create an API client in the test's transaction; returns its bearer token."""
+    from exchange.authorities.auth import Role
+    from exchange.authorities.clients import ClientCreate, create_client
+
+    def make(
+        role: str = "authority", authority: str | None = "202", name: str = "test client"
+    ) -> str:
+        body = ClientCreate(name=name, role=Role(role), authority=authority)
+        return create_client(session, body, actor=None).token
+
+    return make
 
 
 @pytest.fixture

@@ -154,7 +154,12 @@ class Source:
         """A file, or every file directly inside a folder (sorted by name)."""
         path = Path(path)
         if path.is_dir():
-            found = tuple(SourceFile(p.name, path=p) for p in sorted(path.iterdir()) if p.is_file())
+            # Hidden files (.DS_Store, editor swap files) are not part of an export.
+            found = tuple(
+                SourceFile(p.name, path=p)
+                for p in sorted(path.iterdir())
+                if p.is_file() and not p.name.startswith(".")
+            )
             return cls(found, str(path))
         return cls((SourceFile(path.name, path=path),), str(path))
 

@@ -45,6 +45,59 @@ UPN_UNKNOWN = frozenset(u.value for u in UPNUnknownReason)
 
 FORMAT_VERSIONS = ("2023-24", "2024-25", "2025-26")
 
+# Elements that may appear once in their parent: a repeat is kept unmapped, never overwrites.
+_SINGLE = {
+    "ChildIdentifiers": frozenset(
+        {
+            "LAchildID",
+            "UPN",
+            "FormerUPN",
+            "UPNunknown",
+            "PersonBirthDate",
+            "ExpectedPersonBirthDate",
+            "Sex",
+            "GenderCurrent",
+            "PersonDeathDate",
+        }
+    ),
+    "ChildCharacteristics": frozenset({"Ethnicity", "Disabilities"}),
+    "CINdetails": frozenset(
+        {
+            "CINreferralDate",
+            "ReferralSource",
+            "PrimaryNeedCode",
+            "CINclosureDate",
+            "ReasonForClosure",
+            "DateOfInitialCPC",
+            "ReferralNFA",
+        }
+    ),
+    "Assessments": frozenset(
+        {
+            "AssessmentActualStartDate",
+            "AssessmentInternalReviewDate",
+            "AssessmentAuthorisationDate",
+            "FactorsIdentifiedAtAssessment",
+        }
+    ),
+    "CINPlanDates": frozenset({"CINPlanStartDate", "CINPlanEndDate"}),
+    "Section47": frozenset(
+        {"S47ActualStartDate", "InitialCPCtarget", "DateOfInitialCPC", "ICPCnotRequired"}
+    ),
+    "ChildProtectionPlans": frozenset(
+        {
+            "CPPstartDate",
+            "CPPendDate",
+            "InitialCategoryOfAbuse",
+            "LatestCategoryOfAbuse",
+            "NumberOfPreviousCPP",
+            "Reviews",
+        }
+    ),
+}
+_ATTRIBUTES = etree.XPath("descendant-or-self::*/@*")
+_STRAY_TEXT = etree.XPath(".//text()[normalize-space()][../*]")
+
 
 def _text(elem: Any) -> str:
     text = elem.text
@@ -105,7 +158,61 @@ class _ChildReader:
         for kid in kids:
             self.keep_unknown(kid, here)
 
+    def leftovers(self) -> None:
+        """Keep what the element-by-element reading would not see: attributes and text between
+        elements (rare, so a quick scan decides whether to look for them)."""
+        for el in self.child.iter():
+            if (
+                el.attrib
+                or (el.tail and not el.tail.isspace())
+                or (len(el) and el.text and not el.text.isspace())
+            ):
+                break
+        else:
+            return
+        attributes: Any = _ATTRIBUTES(self.child)
+        for value in attributes:
+            owner = value.getparent()
+            self.values.keep(
+                f"{owner.tag}@{value.attrname}",
+                str(value),
+                SourceLocation(file=self.file, line=owner.sourceline, element=self._path(owner)),
+                "attribute not in the CIN census",
+            )
+        texts: Any = _STRAY_TEXT(self.child)
+        for text in texts:
+            owner = text.getparent()
+            self.values.keep(
+                "text",
+                str(text).strip(),
+                SourceLocation(file=self.file, line=owner.sourceline, element=self._path(owner)),
+                "text between elements",
+            )
+
+    def repeated(self, item: Any, container: str) -> None:
+        """A repeat of an element that may appear once: reported, kept; the first one counts."""
+        where = SourceLocation(file=self.file, line=item.sourceline, element=self._path(item))
+        self.values.report(
+            "element-repeated",
+            f"{item.tag} appears more than once in {container}; the first is used.",
+            "Give the element once; correct the export where it was duplicated.",
+            where,
+            Severity.WARNING,
+        )
+        parent_path = self._path(item.getparent())[len(self.base) :]
+        self.keep_unknown(item, parent_path)
+
+    def _path(self, elem: Any) -> str:
+        parts: list[str] = []
+        while elem is not None and elem is not self.child:
+            parent = elem.getparent()
+            same = [k for k in parent if k.tag == elem.tag] if parent is not None else [elem]
+            parts.append(f"{elem.tag}[{same.index(elem) + 1}]" if len(same) > 1 else str(elem.tag))
+            elem = parent
+        return self.base + "".join(f"/{p}" for p in reversed(parts))
+
     def read(self, lea: str | None) -> tuple[dict[str, Any], str | None]:
+        self.leftovers()
         child: dict[str, Any] = {"identifiers": [], "disabilities": []}
         episodes: list[dict[str, Any]] = []
         key: str | None = None
@@ -124,8 +231,14 @@ class _ChildReader:
     def identifiers(self, elem: Any, child: dict[str, Any], lea: str | None) -> str | None:
         ids = "/ChildIdentifiers"
         key = None
+        seen: set[str] = set()
         for item in elem:
             tag, text = item.tag, _text(item)
+            if tag in _SINGLE["ChildIdentifiers"]:
+                if tag in seen:
+                    self.repeated(item, "ChildIdentifiers")
+                    continue
+                seen.add(tag)
             if not text:
                 continue
             if tag == "LAchildID":
@@ -155,8 +268,14 @@ class _ChildReader:
         return key
 
     def characteristics(self, elem: Any, child: dict[str, Any]) -> None:
+        seen: set[str] = set()
         for item in elem:
             tag = item.tag
+            if tag in _SINGLE["ChildCharacteristics"]:
+                if tag in seen:
+                    self.repeated(item, "ChildCharacteristics")
+                    continue
+                seen.add(tag)
             if tag == "Ethnicity":
                 child["ethnicity"] = self.code(
                     _text(item), item, tag, "/ChildCharacteristics", ETHNICITIES, dfe_rule="4220"
@@ -188,8 +307,14 @@ class _ChildReader:
             "conferences": [],
             "cp_plans": [],
         }
+        seen: set[str] = set()
         for item in elem:
             tag, text = item.tag, _text(item)
+            if tag in _SINGLE["CINdetails"]:
+                if tag in seen:
+                    self.repeated(item, "CINdetails")
+                    continue
+                seen.add(tag)
             if tag == "CINreferralDate":
                 episode["referral_date"] = self.date(text, item, tag, path)
             elif tag == "ReferralSource":
@@ -232,7 +357,9 @@ class _ChildReader:
         out: dict[str, Any] = {}
         for item in elem:
             name = names.get(item.tag) if isinstance(item.tag, str) else None
-            if name:
+            if name and name in out:
+                self.repeated(item, path.rsplit("/", 1)[-1])
+            elif name:
                 out[name] = self.date(_text(item), item, item.tag, path)
             elif isinstance(item.tag, str):
                 self.keep_unknown(item, path)
@@ -245,8 +372,14 @@ class _ChildReader:
             "AssessmentInternalReviewDate": "internal_review_date",
             "AssessmentAuthorisationDate": "authorisation_date",
         }
+        seen: set[str] = set()
         for item in elem:
             tag = item.tag
+            if tag in _SINGLE["Assessments"]:
+                if tag in seen:
+                    self.repeated(item, "Assessments")
+                    continue
+                seen.add(tag)
             if tag in names:
                 out[names[tag]] = self.date(_text(item), item, tag, path)
             elif tag == "FactorsIdentifiedAtAssessment":
@@ -270,8 +403,14 @@ class _ChildReader:
             "InitialCPCtarget": "initial_conference_target_date",
             "DateOfInitialCPC": "initial_conference_date",
         }
+        seen: set[str] = set()
         for item in elem:
             tag = item.tag
+            if tag in _SINGLE["Section47"]:
+                if tag in seen:
+                    self.repeated(item, "Section47")
+                    continue
+                seen.add(tag)
             if tag in names:
                 out[names[tag]] = self.date(_text(item), item, tag, path)
             elif tag == "ICPCnotRequired":
@@ -285,8 +424,14 @@ class _ChildReader:
     def cp_plan(self, elem: Any, path: str) -> dict[str, Any]:
         v = self.values
         out: dict[str, Any] = {"review_dates": []}
+        seen: set[str] = set()
         for item in elem:
             tag, text = item.tag, _text(item)
+            if tag in _SINGLE["ChildProtectionPlans"]:
+                if tag in seen:
+                    self.repeated(item, "ChildProtectionPlans")
+                    continue
+                seen.add(tag)
             if tag == "CPPstartDate":
                 out["start_date"] = self.date(text, item, tag, path)
             elif tag == "CPPendDate":
@@ -362,6 +507,22 @@ class CINCensusAdapter(Adapter):
                         while elem.getprevious() is not None:
                             del parent[0]
             except etree.XMLSyntaxError as exc:
+                with file.open() as head:
+                    if b"<!DOCTYPE" in head.read(8192):
+                        # e.g. libxml2 stopping an entity bomb: the DTD is the problem to name
+                        raise fatal(
+                            "xml-dtd-forbidden",
+                            "The file declares a DTD (<!DOCTYPE ...>); entity declarations are refused.",
+                            "Export the census without a DOCTYPE; the census format does not use one.",
+                            SourceLocation(file=file.name, line=1),
+                        ) from exc
+                if file.size == 0:
+                    raise fatal(
+                        "file-empty",
+                        "The file is empty (0 bytes).",
+                        "Export the census again; the file was not written.",
+                        SourceLocation(file=file.name),
+                    ) from exc
                 line, column = exc.position if exc.position else (None, None)
                 raise fatal(
                     "xml-malformed",
@@ -371,6 +532,9 @@ class CINCensusAdapter(Adapter):
                         file=file.name, line=line or None, column=str(column) if column else None
                     ),
                 ) from exc
+            root = getattr(parser, "root", None)
+            if index == 0 and root is not None:
+                self._refuse_dtd(root, file.name)
         if index == 0:
             raise fatal(
                 "no-children",
@@ -634,7 +798,7 @@ class CINCensusAdapter(Adapter):
 
 
 def _yes_no(value: bool) -> str:
-    return "true" if value else "false"
+    return "1" if value else "0"  # the XSD's yesnotype takes 0 and 1 only
 
 
 def _sub(parent: Any, tag: str, value: object) -> None:

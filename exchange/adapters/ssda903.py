@@ -23,13 +23,16 @@ built once every file is stored), so the restart is invisible and the common UTF
 a single pass with no look-ahead buffer.
 
 **Problems that belong to the whole return** (no sending authority given, extra columns, optional
-columns absent) ride with the first result, once each; a row without a CHILD becomes a result
-without a record whose problem lists the row's values, so nothing is dropped silently.
+columns absent) ride with the first child's result, once each. An unrecognised file, and a row
+without a CHILD, each become a result without a record whose problem names the file (or lists
+the row's values), so nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import functools
 import io
 import json
 import sqlite3
@@ -131,7 +134,9 @@ TABLES: tuple[Table, ...] = (
         ("CHILD", "DOB", "DATE_PLACED"),
         ("DATE_PLACED_CEASED", "REASON_PLACED_CEASED"),
     ),
-    Table("prev_perm", "Previous permanence", ("CHILD", "DOB", "PREV_PERM"), ("LA_PERM", "DATE_PERM")),
+    Table(
+        "prev_perm", "Previous permanence", ("CHILD", "DOB", "PREV_PERM"), ("LA_PERM", "DATE_PERM")
+    ),
 )
 TABLE_RANK = {t.name: i for i, t in enumerate(TABLES)}
 
@@ -223,7 +228,8 @@ MAPPED_COLUMNS: dict[str, dict[str, str]] = {
 
 
 def _codes(*codes: str) -> frozenset[str]:
-    return frozenset(codes)
+    """A code list, written as codes or as space-separated runs of them."""
+    return frozenset(c for run in codes for c in run.split())
 
 
 SEXES = frozenset(s.value for s in Sex)
@@ -234,18 +240,19 @@ NEEDS = frozenset(n.value for n in PrimaryNeed) - {"N0"}
 UPN_UNKNOWN = frozenset(u.value for u in UPNUnknownReason)
 # Code lists are the union over the spec years, so a 2019 return and a 2026 one both read.
 PLACEMENT_TYPES = _codes(
-    *"A3 A4 A5 A6 H5 K1 K2 K3 P1 P2 P3 R1 R2 R3 R5 S1 T0 T1 T2 T3 T4".split(),
-    *"U1 U2 U3 U4 U5 U6 Z1 Z11 Z12 Z13 Z14".split(),
+    "A3 A4 A5 A6 H5 K1 K2 K3 P1 P2 P3 R1 R2 R3 R5 S1 T0 T1 T2 T3 T4",
+    "U1 U2 U3 U4 U5 U6 Z1 Z11 Z12 Z13 Z14",
 )
 PROVIDERS = _codes("PR0", "PR1", "PR2", "PR3", "PR4", "PR5")
 REASONS_CEASED = _codes(
-    *"X1 E11 E12 E2 E3 E4A E4B E13 E41 E43 E44 E45 E46 E47 E48".split(),
-    *"E5 E6 E7 E9 E14 E15 E16 E17 E8".split(),
+    "X1 E11 E12 E2 E3 E4A E4B E13 E41 E43 E44 E45 E46 E47 E48",
+    "E5 E6 E7 E9 E14 E15 E16 E17 E8",
 )
 PLACE_CHANGE_REASONS = _codes(
-    *"CARPL CLOSE ALLEG STAND APPRR CREQB CREQO CHILD LAREQ PLACE CUSTOD OTHER".split()
+    "CARPL CLOSE ALLEG STAND APPRR CREQB CREQO CHILD LAREQ PLACE CUSTOD OTHER"
 )
 MISSING_KINDS = {"M": "missing", "A": "away"}
+MISSING_CODES = frozenset(MISSING_KINDS)
 REVIEW_CODES: dict[str, str] = {
     "PN0": "child aged under 4 at the time of the review",
     "PN1": "child physically attends and speaks for themself",
@@ -256,9 +263,8 @@ REVIEW_CODES: dict[str, str] = {
     "PN6": "child does not attend but conveys their feelings by a facilitative medium",
     "PN7": "child does not attend nor are their views conveyed to the review",
 }
-SW_REASONS = _codes(
-    *"MANAGE FCONTA LEFTRL ORGRST TSPROC ABSENC CHCHAN PCCHAN SWDIED OTHERS".split()
-)
+REVIEW_CODE_SET = frozenset(REVIEW_CODES)
+SW_REASONS = _codes("MANAGE FCONTA LEFTRL ORGRST TSPROC ABSENC CHCHAN PCCHAN SWDIED OTHERS")
 ZERO_ONE = _codes("0", "1")
 
 # Columns with no place in the canonical record: checked, then kept in ``unmapped``.
@@ -276,7 +282,7 @@ KEPT_COLUMNS: dict[str, Check] = {
     "INTERVENTION_RECEIVED": ("code", ZERO_ONE),
     "INTERVENTION_OFFERED": ("code", ZERO_ONE),
     "IN_TOUCH": ("code", _codes("YES", "NO", "DIED", "REFU", "NREQ", "RHOM")),
-    "ACTIV": ("code", _codes(*"F1 P1 F2 P2 F3 P3 F4 P4 F5 P5 G4 G5 G6 0".split())),
+    "ACTIV": ("code", _codes("F1 P1 F2 P2 F3 P3 F4 P4 F5 P5 G4 G5 G6 0")),
     "ACCOM": (
         "code",
         _codes(
@@ -288,14 +294,18 @@ KEPT_COLUMNS: dict[str, Check] = {
     "NB_ADOPTR": ("integer", (1, 99)),
     "SEX_ADOPTR": ("code", _codes("M1", "F1", "MM", "FF", "MF")),
     "LS_ADOPTR": ("code", _codes("L0", "L11", "L12", "L2", "L3", "L4")),
-    "PREV_PERM": ("code", _codes("P1", "P2", "P3", "P4", "Z1")),
-    "LA_PERM": ("text", None),
-    "REASON_PLACED_CEASED": ("code", _codes("RD1", "RD2", "RD3", "RD4")),
 }
+PERMANENCE_ORDERS = _codes("P1", "P2", "P3", "P4", "Z1")
+PLACED_CEASED_REASONS = _codes("RD1", "RD2", "RD3", "RD4")
 
 _EMPTY = {"", "NULL"}
 _BATCH = 2000
 _SHOWN_COLUMNS = 30
+
+
+# Dates and postcodes recur across a child's rows and across children: small bounded caches.
+_parse_date = functools.lru_cache(maxsize=8192)(parse_date)
+_normalise_postcode = functools.lru_cache(maxsize=8192)(normalise_postcode)
 
 
 def _clean(cell: str) -> str:
@@ -323,11 +333,15 @@ class _Row:
     file: _File
     number: int
     cells: list[str]
+    known: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        width = len(self.cells)
+        self.known = {c: self.cells[at] for c, at in self.file.positions.items() if at < width}
 
     def get(self, column: str) -> str:
         """The cleaned value of a known column ('' when blank or absent)."""
-        at = self.file.positions.get(column)
-        return self.cells[at] if at is not None and at < len(self.cells) else ""
+        return self.known.get(column, "")
 
     def at(self, column: str) -> SourceLocation:
         """The location of one cell."""
@@ -339,9 +353,9 @@ class _Row:
 
     def filled(self) -> Iterator[tuple[str, str]]:
         """Every non-empty known column of the row."""
-        for column, at in self.file.positions.items():
-            if at < len(self.cells) and self.cells[at]:
-                yield column, self.cells[at]
+        for column, value in self.known.items():
+            if value:
+                yield column, value
 
 
 class _Store:
@@ -369,7 +383,9 @@ class _Store:
         )
         self.pending: list[tuple[str, int, int, int, str, str | None]] = []
 
-    def add(self, child: str, tbl: int, file: int, rownum: int, cells: list[str], upn: str | None) -> None:
+    def add(
+        self, child: str, tbl: int, file: int, rownum: int, cells: list[str], upn: str | None
+    ) -> None:
         """Queue one row for the store."""
         self.pending.append((child, tbl, file, rownum, json.dumps(cells), upn))
         if len(self.pending) >= _BATCH:
@@ -496,7 +512,8 @@ class SSDA903Adapter(Adapter):
                 "No file has the columns of an SSDA903 table: "
                 + "; ".join(f"{f.name} ({_show(f.header)})" for f in files)
                 + ".",
-                "Give the return's CSV files with their header rows (e.g. CHILD,SEX,DOB,ETHNIC,UPN,...).",
+                "Give the return's CSV files with their header rows "
+                "(e.g. CHILD,SEX,DOB,ETHNIC,UPN,... for the header).",
             )
         store.prepare()
         if not store.has_rows():
@@ -511,40 +528,49 @@ class SSDA903Adapter(Adapter):
                 0,
                 problem(
                     "source-authority-missing",
-                    "An SSDA903 return does not say which authority sent it; records say 'unknown'.",
+                    "An SSDA903 return does not say which authority sent it; "
+                    "records say 'unknown'.",
                     "Give the sending authority's DfE or GSS code when converting the return.",
                     severity=Severity.WARNING,
                 ),
             )
         has_header = any(f.table is not None and f.table.name == "header" for f in files)
-        results = self._results(files, store, has_header)
-        first = True
-        for result in results:
-            if first and notices:
+        unread = [self._unrecognised(f) for f in files if f.table is None]
+        built = self._built(files, store, has_header)
+        # The return-wide notices ride with the first child's result (the first record when
+        # there is one); the unrecognised files are reported just before it.
+        for result in built:
+            if notices:
                 result.problems[:0] = notices
-            first = False
+                notices = []
+            yield from unread
+            unread = []
             yield result
 
-    def _results(self, files: list[_File], store: _Store, has_header: bool) -> Iterator[ReadResult]:
-        for f in files:
-            if f.table is None:
-                yield ReadResult(
-                    None,
-                    [
-                        problem(
-                            "file-not-recognised",
-                            f"{f.name} has columns that match no SSDA903 table ({_show(f.header)}); "
-                            "its rows cannot be attached to children and were not read.",
-                            "Check the file is part of the return and its header row names the "
-                            "spec's columns (e.g. CHILD,DECOM,RNE,... for episodes).",
-                            SourceLocation(file=f.name, row=1),
-                        )
-                    ],
-                    None,
-                    SourceLocation(file=f.name, row=1),
+    @staticmethod
+    def _unrecognised(f: _File) -> ReadResult:
+        location = SourceLocation(file=f.name, row=1)
+        return ReadResult(
+            None,
+            [
+                problem(
+                    "file-not-recognised",
+                    f"{f.name} has columns that match no SSDA903 table ({_show(f.header)}); "
+                    "its rows cannot be attached to children and were not read.",
+                    "Check the file is part of the return and its header row names the "
+                    "spec's columns (e.g. CHILD,DECOM,RNE,... for episodes).",
+                    location,
                 )
+            ],
+            None,
+            location,
+        )
+
+    def _built(self, files: list[_File], store: _Store, has_header: bool) -> Iterator[ReadResult]:
         for child, rows in store.children():
-            yield self._child(child, [_Row(files[fi], n, cells) for _, fi, n, cells in rows], store, has_header)
+            yield self._child(
+                child, [_Row(files[fi], n, cells) for _, fi, n, cells in rows], store, has_header
+            )
         for fi, number, cells in store.orphans():
             yield self._orphan(_Row(files[fi], number, cells))
 
@@ -562,7 +588,7 @@ class SSDA903Adapter(Adapter):
             raise fatal(
                 "file-undecodable",
                 f"{file.name} is neither UTF-8 nor Windows-1252 text ({exc.reason}).",
-                "Export the file again as UTF-8 CSV.",
+                "Export the file again as UTF-8 CSV, and leave files that are not CSV out.",
                 SourceLocation(file=file.name),
             ) from exc
 
@@ -570,15 +596,16 @@ class SSDA903Adapter(Adapter):
         self, index: int, file: SourceFile, store: _Store, notices: list[Problem], encoding: str
     ) -> _File:
         with file.open() as raw:
-            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-            reader = csv.reader(text)
+            reader = csv.reader(io.TextIOWrapper(raw, encoding=encoding, newline=""))
             try:
                 header_row = next(reader, None)
-            except (csv.Error, UnicodeDecodeError):
-                if encoding == "utf-8-sig":
-                    raise UnicodeDecodeError("utf-8", b"", 0, 1, "header not text") from None
-                # Not text even as Windows-1252: a stray non-CSV file, reported, not fatal.
-                return _File(index, file.name, None, ["(not a CSV text file)"])
+            except csv.Error as exc:
+                raise fatal(
+                    "csv-malformed",
+                    f"{file.name} cannot be read as CSV at row 1: {exc}.",
+                    "Export the file again as CSV, and leave files that are not CSV out.",
+                    SourceLocation(file=file.name, row=1),
+                ) from exc
             if header_row is None or not any(c.strip() for c in header_row):
                 raise fatal(
                     "file-empty",
@@ -586,13 +613,15 @@ class SSDA903Adapter(Adapter):
                     "Export the file again with its header row, or leave it out of the return.",
                     SourceLocation(file=file.name, row=1),
                 )
-            header = [c.strip().lstrip("\ufeff").upper() or f"(COLUMN {i + 1})" for i, c in enumerate(header_row)]
+            header = [
+                c.strip().lstrip("\ufeff").upper() or f"(COLUMN {i + 1})"
+                for i, c in enumerate(header_row)
+            ]
             table = recognise(header)
             found = _File(index, file.name, table, header)
-            if table is None:
-                return found
-            self._columns(found, table, notices)
-            self._rows(found, reader, store)
+            if table is not None:
+                self._columns(found, table, notices)
+                self._rows(found, reader, store)
             return found
 
     @staticmethod
@@ -620,7 +649,8 @@ class SSDA903Adapter(Adapter):
                     "columns-extra",
                     f"{found.name} ({table.title}) has columns the spec does not define: {names}; "
                     "their values are kept unmapped.",
-                    "Leave the extra columns out of the export, or check they were meant for another table.",
+                    "Leave the extra columns out of the export, or check they were meant "
+                    "for another table.",
                     here.model_copy(update={"column": found.extras[0][1]}),
                     severity=Severity.WARNING,
                 )
@@ -651,7 +681,10 @@ class SSDA903Adapter(Adapter):
                 if not any(clean):
                     continue
                 child = clean[child_at] if child_at < len(clean) else ""
-                upn = clean[upn_at] if upn_at is not None and upn_at < len(clean) else None
+                upn = clean[upn_at] if upn_at is not None and upn_at < len(clean) else ""
+                # UN1-UN7 say why there is no UPN; many children share them legitimately.
+                if upn.upper() in UPN_UNKNOWN:
+                    upn = ""
                 store.add(child, tbl, found.index, number, clean, upn or None)
         except csv.Error as exc:
             raise fatal(
@@ -664,7 +697,9 @@ class SSDA903Adapter(Adapter):
 
     # -- building records ---------------------------------------------------------------------
 
-    def _child(self, child_id: str, rows: list[_Row], store: _Store, has_header: bool) -> ReadResult:
+    def _child(
+        self, child_id: str, rows: list[_Row], store: _Store, has_header: bool
+    ) -> ReadResult:
         problems: list[Problem] = []
         builder = _ChildBuilder(child_id, self.source_authority, problems)
         for row in rows:
@@ -700,7 +735,11 @@ class SSDA903Adapter(Adapter):
     @staticmethod
     def _orphan(row: _Row) -> ReadResult:
         values = [f"{c}={v!r}" for c, v in row.filled()]
-        values += [f"{name}={row.cells[at]!r}" for at, name in row.file.extras if at < len(row.cells) and row.cells[at]]
+        values += [
+            f"{name}={row.cells[at]!r}"
+            for at, name in row.file.extras
+            if at < len(row.cells) and row.cells[at]
+        ]
         location = row.at("CHILD")
         return ReadResult(
             None,
@@ -737,7 +776,7 @@ class _ChildBuilder:
         self.related: list[dict[str, Any]] = []
         self.professionals: list[dict[str, Any]] = []
         self.chronology: list[dict[str, Any]] = []
-        self.uasc_row: _Row | None = None
+        self.undated_missing = 0
         self.handlers: dict[str, Callable[[_Row], None]] = {
             "header": self.header,
             "episodes": self.episode,
@@ -797,14 +836,22 @@ class _ChildBuilder:
                 )
         if len(row.cells) > len(row.file.header):
             spilled = [
-                (at, value) for at, value in enumerate(row.cells) if at >= len(row.file.header) and value
+                (at, value)
+                for at, value in enumerate(row.cells)
+                if at >= len(row.file.header) and value
             ]
             for at, value in spilled:
-                self.values.keep(f"(COLUMN {at + 1})", value, row.at(f"(COLUMN {at + 1})"), "cell beyond the header's columns")
+                self.values.keep(
+                    f"(COLUMN {at + 1})",
+                    value,
+                    row.at(f"(COLUMN {at + 1})"),
+                    "cell beyond the header's columns",
+                )
             if spilled:
                 self.values.report(
                     "row-too-long",
-                    f"Row {row.number} has {len(row.cells)} cells but the header names {len(row.file.header)}.",
+                    f"Row {row.number} has {len(row.cells)} cells but the header names "
+                    f"{len(row.file.header)}.",
                     "Check the row for an unquoted comma inside a value.",
                     row.at(f"(COLUMN {spilled[0][0] + 1})"),
                     Severity.WARNING,
@@ -823,32 +870,37 @@ class _ChildBuilder:
                     Severity.WARNING,
                 )
 
-    def date(self, row: _Row, column: str) -> Any:
+    def date(self, row: _Row, column: str) -> dt.date | None:
         """A dd/mm/yyyy date, or None (reported and kept when unreadable)."""
-        return self.values.date(row.get(column), column, row.where(column))
-
-    def code(self, row: _Row, column: str, allowed: frozenset[str], aliases: dict[str, str] | None = None) -> str | None:
-        """A code from its list, or None (reported and kept when unknown)."""
-        return self.values.code(row.get(column), column, row.where(column), allowed, aliases)
-
-    def postcode(self, row: _Row, column: str) -> str | None:
-        """A full or partial postcode; anything else is reported and kept, not stored."""
         raw = row.get(column)
         if not raw:
             return None
-        full = normalise_postcode(raw)
+        # Only an unreadable date goes the long way, to be reported and kept.
+        return _parse_date(raw) or self.values.date(raw, column, row.where(column))
+
+    def code(
+        self, row: _Row, column: str, allowed: frozenset[str], aliases: dict[str, str] | None = None
+    ) -> str | None:
+        """A code from its list, or None (reported and kept when unknown)."""
+        raw = row.get(column)
+        if not raw:
+            return None
+        key = raw.upper()
+        if key in allowed:
+            return key
+        return self.values.code(raw, column, row.where(column), allowed, aliases)
+
+    def postcode(self, row: _Row, column: str) -> str | None:
+        """A full or partial postcode; anything else is reported and kept, never stored."""
+        raw = row.get(column)
+        if not raw:
+            return None
+        full = _normalise_postcode(raw)
         if full:
             return full
         partial = normalise_partial_postcode(raw)
         if partial:
-            self.values.report(
-                "postcode-partial",
-                f"{column} {raw!r} is only part of a postcode.",
-                "Give the full postcode if the source system holds it.",
-                row.where(column),
-                Severity.WARNING,
-            )
-            return partial
+            return partial  # stored; the canonical rule 'postcode-partial' reports it
         self.values.report(
             "postcode-invalid",
             f"{column} {raw!r} is not a UK postcode.",
@@ -907,7 +959,10 @@ class _ChildBuilder:
                 )
         assert row.file.table is not None
         self.values.keep(
-            column, raw, row.at(column), f"no canonical field for SSDA903 {row.file.table.title} {column}"
+            column,
+            raw,
+            row.at(column),
+            f"no canonical field for SSDA903 {row.file.table.title} {column}",
         )
 
     # -- tables ---------------------------------------------------------------------------
@@ -928,10 +983,7 @@ class _ChildBuilder:
             child["identifiers"].append({"system": IdentifierSystem.UPN.value, "value": upn})
         child["birth_date"] = self.date(row, "DOB")
         child["sex"] = self.code(row, "SEX", SEXES, SEX_ALIASES)
-        ethnicity = self.values.code(
-            row.get("ETHNIC"), "ETHNIC", row.where("ETHNIC"), ETHNICITIES, dfe_rule="4220"
-        )
-        child["ethnicity"] = ethnicity
+        child["ethnicity"] = self.code(row, "ETHNIC", ETHNICITIES)
         self.motherhood(row)
 
     def motherhood(self, row: _Row) -> None:
@@ -972,7 +1024,7 @@ class _ChildBuilder:
             dfe_rule="8510",
         )
         for column, value in row.filled():
-            if column != "CHILD" and value.upper() != first.get(column).upper():
+            if column != "CHILD" and not _same_value(column, value, first.get(column)):
                 self.values.keep(
                     column,
                     value,
@@ -1005,7 +1057,7 @@ class _ChildBuilder:
             episode["placement"] = placement
         episode = {k: v for k, v in episode.items() if v is not None}
         # Episodes in date order (exports do not keep it), source order among equal dates.
-        key = (start is None, start or 0, row.file.index, row.number)
+        key = (start is None, start or dt.date.min, row.file.index, row.number)
         self.looked_after.append((key, episode))
 
     def uasc(self, row: _Row) -> None:
@@ -1016,7 +1068,6 @@ class _ChildBuilder:
         ceased = self.date(row, "DUC")
         status = self.child.get("immigration_status")
         if status is None:
-            self.uasc_row = row
             self.child["immigration_status"] = {"uasc": True, "uasc_end_date": ceased}
         elif ceased is not None and status["uasc_end_date"] != ceased:
             if status["uasc_end_date"] is None:
@@ -1028,32 +1079,27 @@ class _ChildBuilder:
         """A time missing from care or away from placement."""
         self.required(row)
         self.same_as_child(row, "DOB", "birth_date")
-        raw_kind = row.get("MISSING")
-        kind = self.code(row, "MISSING", frozenset(MISSING_KINDS))
+        kind = self.code(row, "MISSING", MISSING_CODES)
         start = self.date(row, "MIS_START")
         end = self.date(row, "MIS_END")
         if start is None:
-            # An episode needs its start; what the row does say stays with the record.
-            if row.get("MIS_START") == "":
-                for column in ("MISSING", "MIS_END"):
-                    if column != "MISSING" or kind is not None:
-                        self.keep(row, column, "missing episode without a readable start date")
-            elif kind is not None:
-                self.keep(row, "MISSING", "missing episode without a readable start date")
-            if end is not None and row.get("MIS_START") != "":
-                self.keep(row, "MIS_END", "missing episode without a readable start date")
+            # An episode needs its start; the alert still counts it, and the row's values stay.
+            self.undated_missing += 1
+            why = "missing episode without a readable start date (MIS_START)"
+            if kind is not None:
+                self.keep(row, "MISSING", why)
+            if end is not None:
+                self.keep(row, "MIS_END", why)
             return
-        if kind is None and raw_kind:
-            # Unknown kind: kept and reported already; the child still counts as missing.
-            pass
-        episode: dict[str, Any] = {"start_date": start, "kind": MISSING_KINDS.get(kind or "M")}
+        # An unknown kind is reported and kept; the child still counts as missing (safety first).
+        episode: dict[str, Any] = {"start_date": start, "kind": MISSING_KINDS[kind or "M"]}
         if end is not None:
             episode["end_date"] = end
         self.missing.append(episode)
 
     def missing_alert(self) -> list[dict[str, Any]]:
         """One alert summarising the missing episodes, so the risk shows first."""
-        if not self.missing:
+        if not self.missing and not self.undated_missing:
             return []
         missing = sum(1 for m in self.missing if m["kind"] == "missing")
         away = len(self.missing) - missing
@@ -1062,7 +1108,15 @@ class _ChildBuilder:
         if missing:
             parts.append(f"missing from care {missing} time{'s' if missing > 1 else ''}")
         if away:
-            parts.append(f"away from placement without authorisation {away} time{'s' if away > 1 else ''}")
+            parts.append(
+                f"away from placement without authorisation {away} time{'s' if away > 1 else ''}"
+            )
+        if self.undated_missing:
+            parts.append(
+                f"missing or away {self.undated_missing} "
+                f"time{'s' if self.undated_missing > 1 else ''} "
+                "on dates the return does not give"
+            )
         summary = "Has been " + " and ".join(parts)
         if still_open:
             summary += f"; {still_open} episode{'s' if still_open > 1 else ''} with no end date"
@@ -1079,10 +1133,11 @@ class _ChildBuilder:
             # An episode with no end may mean the child is missing now: that outranks history.
             "severity": "high" if still_open else "medium",
             "summary": summary + " (SSDA903 missing table).",
-            "details": details,
-            "start_date": ordered[0]["start_date"],
+            "details": details or None,
         }
-        if not still_open:
+        if ordered:
+            alert["start_date"] = ordered[0]["start_date"]
+        if ordered and not still_open and not self.undated_missing:
             alert["end_date"] = max(m["end_date"] for m in ordered)
         return [alert]
 
@@ -1091,7 +1146,7 @@ class _ChildBuilder:
         self.required(row)
         self.same_as_child(row, "DOB", "birth_date")
         date = self.date(row, "REVIEW")
-        code = self.code(row, "REVIEW_CODE", frozenset(REVIEW_CODES))
+        code = self.code(row, "REVIEW_CODE", REVIEW_CODE_SET)
         if date is None:
             if code is not None:
                 self.keep(row, "REVIEW_CODE", "review without a readable date")
@@ -1133,7 +1188,9 @@ class _ChildBuilder:
             if column not in ("CHILD", "DOB"):
                 self.kept(row, column)
 
-    def event(self, row: _Row, column: str, category: str, summary: str, details: str | None = None) -> bool:
+    def event(
+        self, row: _Row, column: str, category: str, summary: str, details: str | None = None
+    ) -> bool:
         """A dated event into the chronology; False when the date cannot be read."""
         date = self.date(row, column)
         if date is None:
@@ -1162,25 +1219,28 @@ class _ChildBuilder:
         """The decision that the child should be placed for adoption, and its ending."""
         self.required(row)
         self.same_as_child(row, "DOB", "birth_date")
-        self.event(row, "DATE_PLACED", "plan", "Decision that the child should be placed for adoption")
-        reason = self.code(row, "REASON_PLACED_CEASED", KEPT_COLUMNS["REASON_PLACED_CEASED"][1])  # type: ignore[arg-type]
+        self.event(
+            row, "DATE_PLACED", "plan", "Decision that the child should be placed for adoption"
+        )
+        reason = self.code(row, "REASON_PLACED_CEASED", PLACED_CEASED_REASONS)
         details = f"Reason (REASON_PLACED_CEASED): {reason}." if reason else None
-        if not self.event(
-            row,
-            "DATE_PLACED_CEASED",
-            "plan",
-            "Decision that the child should be placed for adoption ceased",
-            details,
-        ) and reason:
+        if (
+            not self.event(
+                row,
+                "DATE_PLACED_CEASED",
+                "plan",
+                "Decision that the child should be placed for adoption ceased",
+                details,
+            )
+            and reason
+        ):
             self.keep(row, "REASON_PLACED_CEASED", "no readable DATE_PLACED_CEASED to attach it to")
 
     def previous_permanence(self, row: _Row) -> None:
         """A permanence order before the child became looked after, into the chronology."""
         self.required(row)
         self.same_as_child(row, "DOB", "birth_date")
-        allowed = KEPT_COLUMNS["PREV_PERM"][1]
-        assert isinstance(allowed, frozenset)
-        kind = self.code(row, "PREV_PERM", allowed)
+        kind = self.code(row, "PREV_PERM", PERMANENCE_ORDERS)
         authority = row.get("LA_PERM")
         date = self.date(row, "DATE_PERM") if row.get("DATE_PERM") else None
         if date is None:
@@ -1193,10 +1253,22 @@ class _ChildBuilder:
                 "date": date,
                 "category": "court",
                 "summary": f"Previous permanence order (PREV_PERM {kind or 'not given'})",
-                "details": f"Made by local authority (LA_PERM): {authority}." if authority else None,
+                "details": f"Made by local authority (LA_PERM): {authority}."
+                if authority
+                else None,
                 "source": "SSDA903 previous permanence DATE_PERM",
             }
         )
+
+
+def _same_value(column: str, a: str, b: str) -> bool:
+    """Two cells of one column say the same (dates and sex codes compared by meaning)."""
+    if column in ("DOB", "MC_DOB"):
+        day = parse_date(a)
+        return day is not None and day == parse_date(b)
+    if column == "SEX":
+        return SEX_ALIASES.get(a.upper(), a.upper()) == SEX_ALIASES.get(b.upper(), b.upper())
+    return a.upper() == b.upper()
 
 
 def _show(columns: Sequence[str]) -> str:

@@ -34,9 +34,9 @@ def readyz() -> Health:
     """The database is reachable and every migration is applied."""
     engine = get_engine()
     try:
-        with engine.connect() as connection:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("SELECT 1"))
-        migrated = is_at_head(engine)
+            migrated = is_at_head(connection)
     except Exception as exc:
         log.warning("database not reachable: %s", type(exc).__name__)
         raise NotReady(

@@ -23,4 +23,7 @@ class Base(DeclarativeBase):
 
 def import_models() -> None:
     """Import every module that defines tables, so the metadata is complete (for Alembic)."""
-    import exchange.authorities.models  # noqa: F401
+    import exchange.audit.models
+    import exchange.authorities.models
+    import exchange.transfers.models
+    import exchange.vault.models  # noqa: F401

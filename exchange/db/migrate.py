@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from exchange.config import get_settings
 
@@ -47,9 +47,7 @@ def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def is_at_head(engine: Engine) -> bool:
+def is_at_head(connection: Connection) -> bool:
     """Whether the database has every migration applied."""
-    heads = head_revisions()
-    with engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == heads
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == head_revisions()

@@ -595,7 +595,7 @@ def test_a_document_that_is_not_an_object() -> None:
     assert report.record is None
 
 
-# --- known bugs -----------------------------------------------------------------------------
+# --- pruned parts of a document do not mislead the rules -----------------------------------
 
 
 def test_alert_without_severity_dumps_cleanly() -> None:

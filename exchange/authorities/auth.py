@@ -1,0 +1,206 @@
+"""Who is calling: API clients, their bearer tokens, roles, and the member of staff acting.
+
+Tokens look like ``exch.<client id>.<secret>``; only a SHA-256 hash of each is stored (the secret
+is 256 random bits, so a fast hash is enough). Naming the client in the token lets a wrong secret
+for a known client be recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from exchange.audit.service import Actor, record_event
+from exchange.authorities.models import ApiClient
+from exchange.db import SessionDep, session_scope
+from exchange.db.types import utcnow
+from exchange.errors import ExchangeError
+
+TOKEN_PREFIX = "exch"  # noqa: S105 - a label, not a secret
+_ACTING_USER = re.compile(r"^[\w .@'+\-/:]{1,200}$")
+
+
+class Role(StrEnum):
+    """What a client may do."""
+
+    AUTHORITY = "authority"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class Unauthenticated(ExchangeError):
+    """No valid bearer token."""
+
+    status, code, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(ExchangeError):
+    """The client's role may not do this."""
+
+    status, code, title = 403, "forbidden", "Not allowed for this client"
+
+
+class BadActingUser(ExchangeError):
+    """X-Acting-User is not a usable staff identifier."""
+
+    status, code, title = 400, "acting-user-invalid", "X-Acting-User not valid"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    client_id: str
+    client_name: str
+    role: Role
+    authority: str | None
+    acting_user: str | None
+    request_id: str | None
+    source_address: str | None
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the audit log records them."""
+        return Actor(
+            client_id=self.client_id,
+            authority=self.authority,
+            role=self.role.value,
+            acting_user=self.acting_user,
+            request_id=self.request_id,
+            source_address=self.source_address,
+        )
+
+
+def new_token(client_id: str) -> str:
+    """A fresh token for a client (shown once, never stored)."""
+    return f"{TOKEN_PREFIX}.{client_id}.{secrets.token_urlsafe(32)}"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _client_id_of(token: str) -> str | None:
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1]
+
+
+DeniedWriter = Callable[[Actor, str, dict[str, str]], None]
+
+
+def write_denied(actor: Actor, action: str, details: dict[str, str]) -> None:
+    """Record a refused request in its own transaction: the request itself is rolled back."""
+    with session_scope() as session:
+        record_event(session, action=action, actor=actor, outcome="denied", details=details)
+
+
+def get_denied_writer() -> Iterator[DeniedWriter]:
+    """How refused requests are recorded (a dependency, so tests can keep them in their transaction)."""
+    yield write_denied
+
+
+DeniedWriterDep = Annotated[DeniedWriter, Depends(get_denied_writer)]
+
+
+def _request_actor(request: Request, client: ApiClient | None, acting_user: str | None) -> Actor:
+    return Actor(
+        client_id=client.id if client else None,
+        authority=client.authority_gss if client else None,
+        role=client.role if client else None,
+        acting_user=acting_user,
+        request_id=getattr(request.state, "request_id", None),
+        source_address=request.client.host if request.client else None,
+    )
+
+
+def authenticate(
+    request: Request,
+    session: SessionDep,
+    denied: DeniedWriterDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_acting_user: Annotated[
+        str | None,
+        Header(description="The member of staff acting in the authority's own system."),
+    ] = None,
+) -> Principal:
+    """The caller, from the bearer token; refused attempts by a known client are audited."""
+    if x_acting_user is not None and not _ACTING_USER.match(x_acting_user):
+        raise BadActingUser(
+            "X-Acting-User must be 1-200 letters, digits, spaces or . @ ' + - / : _",
+            fix="Send the staff member's user name or id from your own system.",
+        )
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthenticated(
+            "This endpoint needs a bearer token.",
+            fix="Send Authorization: Bearer <token>; an administrator issues tokens.",
+        )
+    token = authorization[7:].strip()
+    client_id = _client_id_of(token)
+    client = session.get(ApiClient, client_id) if client_id else None
+    if client is None:
+        raise Unauthenticated("The token is not valid.", fix="Check the token you were issued.")
+    now = utcnow()
+    presented = hash_token(token)
+    current = hmac.compare_digest(presented, client.token_hash)
+    previous = (
+        client.previous_token_hash is not None
+        and client.previous_valid_until is not None
+        and client.previous_valid_until > now
+        and hmac.compare_digest(presented, client.previous_token_hash)
+    )
+    reason = None
+    if not (current or previous):
+        reason = "token-mismatch"
+    elif client.revoked_at is not None:
+        reason = "revoked"
+    elif client.expires_at is not None and client.expires_at <= now:
+        reason = "expired"
+    if reason is not None:
+        denied(_request_actor(request, client, x_acting_user), "auth.denied", {"reason": reason})
+        messages = {
+            "token-mismatch": "The token is not valid.",
+            "revoked": "The token has been revoked.",
+            "expired": "The token has expired.",
+        }
+        raise Unauthenticated(messages[reason], fix="Ask your administrator for a new token.")
+    return Principal(
+        client_id=client.id,
+        client_name=client.name,
+        role=Role(client.role),
+        authority=client.authority_gss,
+        acting_user=x_acting_user,
+        request_id=getattr(request.state, "request_id", None),
+        source_address=request.client.host if request.client else None,
+    )
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def _require(role: Role) -> Callable[[Principal, DeniedWriter], Principal]:
+    def dependency(principal: PrincipalDep, denied: DeniedWriterDep) -> Principal:
+        if principal.role != role:
+            denied(principal.actor, "access.denied", {"needed_role": role.value})
+            raise Forbidden(
+                f"This needs a client with the {role.value} role; yours is {principal.role.value}.",
+                fix="Use a client of the right role.",
+            )
+        return principal
+
+    return dependency
+
+
+AuthorityPrincipal = Annotated[Principal, Depends(_require(Role.AUTHORITY))]
+AuditorPrincipal = Annotated[Principal, Depends(_require(Role.AUDITOR))]
+AdminPrincipal = Annotated[Principal, Depends(_require(Role.ADMIN))]

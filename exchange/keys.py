@@ -1,0 +1,42 @@
+"""The process's secrets: the encryption keyring and the pseudonym key, from settings or, for
+the embedded default only, from files generated under the data folder."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import secrets
+
+from exchange.config import get_settings
+from exchange.crypto import Keyring, dev_keyring
+
+
+@functools.cache
+def get_keyring() -> Keyring:
+    """The keyring that seals case content (EXCHANGE_ENCRYPTION_KEYS, first key active)."""
+    settings = get_settings()
+    if settings.encryption_keys:
+        return Keyring.parse(settings.encryption_keys)
+    return dev_keyring(settings.data_dir / "encryption-keys")
+
+
+@functools.cache
+def get_pseudonym_key() -> bytes:
+    """The secret behind the audit log's child pseudonyms (EXCHANGE_PSEUDONYM_KEY)."""
+    settings = get_settings()
+    if settings.pseudonym_key:
+        return settings.pseudonym_key.encode("utf-8")
+    path = settings.data_dir / "pseudonym-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+    return path.read_text().strip().encode("utf-8")
+
+
+def reset() -> None:
+    """Forget cached keys (after the settings change, e.g. in tests)."""
+    get_keyring.cache_clear()
+    get_pseudonym_key.cache_clear()

@@ -1,0 +1,1 @@
+"""Transfers between authorities: the API, the inbox and the statutory clock."""

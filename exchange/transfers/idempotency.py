@@ -1,0 +1,141 @@
+"""Idempotency-Key handling (IETF httpapi draft): a repeat replays, a reuse is refused.
+
+The key's row is inserted in the same transaction as the transfer it creates, inside a
+savepoint. A concurrent request with the same key waits on the unique index until the first
+commits, then finds the stored response and replays it: never a second transfer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from exchange.config import get_settings
+from exchange.db.types import utcnow
+from exchange.transfers.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    IdempotencyKeyReused,
+)
+from exchange.transfers.models import IdempotencyRecord
+from exchange.vault.service import open_blob, seal
+
+_KEY = re.compile(r'^"?[\x21\x23-\x7e]{1,255}"?$')
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The stored first response to a repeated request."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def check_key(raw: str | None) -> str:
+    """The key from the header (a string, optionally quoted as the draft's sf-string)."""
+    if raw is None or not raw.strip():
+        raise IdempotencyKeyMissing(
+            "This request needs an Idempotency-Key header.",
+            fix="Send a unique key (e.g. a UUID) per transfer; reuse it only to retry.",
+        )
+    key = raw.strip()
+    if not _KEY.match(key):
+        raise IdempotencyKeyInvalid(
+            "The Idempotency-Key must be 1-255 visible ASCII characters.",
+            fix="Use a UUID or similar.",
+        )
+    return key.strip('"')
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    """A fingerprint of the request the key was used with."""
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _replay(session: Session, row: IdempotencyRecord, fingerprint: str) -> Replay:
+    if row.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request.",
+            fix="Use a new key for a new request; reuse a key only to retry the same request.",
+        )
+    if row.status_code is None or row.response_blob_id is None:
+        raise IdempotencyInProgress(
+            "The first request with this key is still being processed.",
+            fix="Retry in a moment; the first response will be replayed.",
+        )
+    return Replay(row.status_code, json.loads(open_blob(session, row.response_blob_id)))
+
+
+def begin(
+    session: Session, *, client_id: str, key: str, fingerprint: str
+) -> Replay | IdempotencyRecord:
+    """Claim the key for this request, or the replay of the request that claimed it first."""
+    now = utcnow()
+    existing = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
+        )
+    )
+    if existing is not None:
+        if existing.expires_at > now:
+            return _replay(session, existing, fingerprint)
+        session.delete(existing)
+        session.flush()
+    row = IdempotencyRecord(
+        client_id=client_id,
+        key=key,
+        request_hash=fingerprint,
+        expires_at=now + dt.timedelta(hours=get_settings().idempotency_key_hours),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        # Another request with this key committed while we waited on the unique index.
+        winner = session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
+            )
+        )
+        if winner is None:
+            raise
+        return _replay(session, winner, fingerprint)
+    return row
+
+
+def complete(
+    session: Session,
+    row: IdempotencyRecord,
+    *,
+    status_code: int,
+    body: dict[str, Any],
+    transfer_id: str | None,
+) -> None:
+    """Store the response so a repeat replays it (sealed: it may quote record values)."""
+    blob = seal(session, "idempotent-response", json.dumps(body).encode("utf-8"))
+    session.flush()
+    row.status_code = status_code
+    row.response_blob_id = blob.id
+    row.transfer_id = transfer_id
+
+
+def purge_expired(session: Session) -> int:
+    """Forget keys past their replay window; returns how many."""
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Encrypted storage of case content: records, documents and messages, each sealed with its own key."""

@@ -1,0 +1,74 @@
+"""Sealing and opening case content; purging it when retention ends."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.crypto import Keyring, Sealed
+from exchange.db.types import new_id, utcnow
+from exchange.keys import get_keyring
+from exchange.vault.models import Blob
+
+
+def _context(blob: Blob) -> bytes:
+    # Binds the ciphertext to its row: a blob copied into another row does not open.
+    return f"{blob.purpose}:{blob.id}".encode()
+
+
+def seal(session: Session, purpose: str, plaintext: bytes, keyring: Keyring | None = None) -> Blob:
+    """Store ``plaintext`` sealed under its own data key; returns the (flushed) blob."""
+    ring = keyring or get_keyring()
+    blob = Blob(id=new_id(), purpose=purpose, size_bytes=len(plaintext))
+    sealed = ring.seal(plaintext, _context(blob))
+    blob.key_id, blob.wrapped_key, blob.ciphertext = (
+        sealed.key_id,
+        sealed.wrapped_key,
+        sealed.ciphertext,
+    )
+    session.add(blob)
+    return blob
+
+
+class ContentPurged(LookupError):
+    """The content was deleted when its retention period ended."""
+
+
+def open_blob(session: Session, blob_id: str, keyring: Keyring | None = None) -> bytes:
+    """The plaintext of a blob."""
+    blob = session.get(Blob, blob_id)
+    if blob is None or blob.ciphertext is None or blob.key_id is None or blob.wrapped_key is None:
+        raise ContentPurged(blob_id)
+    ring = keyring or get_keyring()
+    return ring.open(Sealed(blob.key_id, blob.wrapped_key, blob.ciphertext), _context(blob))
+
+
+def purge(blob: Blob) -> None:
+    """Delete a blob's content, keeping the row (size, purpose, dates) as metadata."""
+    blob.ciphertext = None
+    blob.wrapped_key = None
+    blob.key_id = None
+    blob.purged_at = utcnow()
+
+
+def rewrap_all(session: Session, keyring: Keyring | None = None, batch: int = 500) -> int:
+    """Re-wrap every blob's data key under the active key; returns how many were re-wrapped."""
+    ring = keyring or get_keyring()
+    count = 0
+    while True:
+        blobs = session.scalars(
+            select(Blob)
+            .where(Blob.key_id.is_not(None), Blob.key_id != ring.active_key_id)
+            .limit(batch)
+        ).all()
+        if not blobs:
+            return count
+        for blob in blobs:
+            if blob.key_id is None or blob.wrapped_key is None or blob.ciphertext is None:
+                continue  # purged meanwhile
+            sealed = ring.rewrap(
+                Sealed(blob.key_id, blob.wrapped_key, blob.ciphertext), _context(blob)
+            )
+            blob.key_id, blob.wrapped_key = sealed.key_id, sealed.wrapped_key
+            count += 1
+        session.flush()
