@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from exchange import __version__
 from exchange.api import health
 from exchange.api.observability import RequestIdMiddleware, configure_logging
+from exchange.audit import endpoints as audit_endpoints
 from exchange.authorities import client_endpoints
 from exchange.authorities import endpoints as authority_endpoints
 from exchange.canonical import ChildRecord
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(record_endpoints.router)
     app.include_router(transfer_endpoints.router)
     app.include_router(client_endpoints.router)
+    app.include_router(audit_endpoints.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -174,3 +174,12 @@ def _register_admin_commands() -> None:
 
 
 _register_admin_commands()
+
+
+def _register_audit_commands() -> None:
+    from exchange.cli_audit import register
+
+    register(app)
+
+
+_register_audit_commands()

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="Secret for the audit log's child pseudonyms (keyed HMAC). Unset: generated "
         "in data_dir.",
     )
+    audit_signing_key: str | None = Field(
+        default=None,
+        description="Ed25519 private key (base64 of 32 bytes) that signs audit checkpoints. "
+        "Unset: generated in data_dir.",
+    )
     conference_clock_start: str = Field(
         default="acknowledgement",
         description="When the 15 working days to the transfer-in conference start: "

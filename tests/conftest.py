@@ -22,6 +22,7 @@ TEST_DATABASE_URL = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
 TEST_KEYS = "test-k1:" + "A" * 43 + "="
 os.environ["EXCHANGE_ENCRYPTION_KEYS"] = TEST_KEYS
 os.environ["EXCHANGE_PSEUDONYM_KEY"] = "test-pseudonym-key"
+os.environ["EXCHANGE_AUDIT_SIGNING_KEY"] = "B" * 43 + "="
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -76,3 +76,7 @@ def get_session() -> Iterator[Session]:
 # scope="function": the transaction commits before the response is sent, so a client never
 # sees a success whose commit later fails.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+# For streamed responses: the session lives until the response has been sent. The endpoint
+# commits what it wrote (its audit event) before it starts streaming.
+StreamingSessionDep = Annotated[Session, Depends(get_session, scope="request")]
