@@ -183,3 +183,12 @@ def _register_audit_commands() -> None:
 
 
 _register_audit_commands()
+
+
+def _register_job_commands() -> None:
+    from exchange.cli_jobs import register
+
+    register(app)
+
+
+_register_job_commands()

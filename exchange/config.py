@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         default=90, ge=0, description="Days after a transfer closes before its content is purged."
     )
     max_children_per_transfer: int = Field(default=20, ge=1)
+    max_batch_items: int = Field(default=200, ge=1, description="Transfers per batch request.")
     max_documents_per_transfer: int = Field(default=50, ge=0)
     max_document_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     max_message_chars: int = Field(default=20_000, ge=1)

@@ -30,15 +30,18 @@ async def read_body(request: Request, *, limit: int | None = None) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 4xx problem that says what is wrong with it."""
+def check_json_media_type(request: Request) -> None:
+    """Refuse a body that is not declared as JSON (415)."""
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"The body is {media_type}; this endpoint reads application/json.",
-            fix="Send the record as JSON with Content-Type: application/json.",
+            fix="Send the body as JSON with Content-Type: application/json.",
         )
-    raw = await read_body(request)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Bytes as a JSON object, or a 4xx problem that says what is wrong with them."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -61,6 +64,12 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BodyNotObject(
             f"The body is a JSON {type(document).__name__}, not an object.",
-            fix="Send one record as a JSON object.",
+            fix="Send one JSON object.",
         )
     return document
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 4xx problem that says what is wrong with it."""
+    check_json_media_type(request)
+    return parse_json_object(await read_body(request))

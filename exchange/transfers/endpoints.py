@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
@@ -13,17 +14,27 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from exchange.adapters import UnknownAdapter, get_adapter
-from exchange.api.requests import read_body, read_json_object
+from exchange.api.requests import (
+    check_json_media_type,
+    parse_json_object,
+    read_body,
+    read_json_object,
+)
 from exchange.authorities.auth import AuthorityPrincipal, Principal
 from exchange.canonical import ChildRecord
+from exchange.config import get_settings
 from exchange.db import SessionDep
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError, UnsupportedMediaType
 from exchange.transfers import correspondence, idempotency, repository, service
-from exchange.transfers.errors import FormatNotAvailable
+from exchange.transfers.errors import FormatNotAvailable, LimitExceeded
 from exchange.transfers.repository import TransferFilter
 from exchange.transfers.schemas import (
     AcceptChild,
+    BatchCreate,
+    BatchItem,
+    BatchOut,
+    BatchResult,
     DeclineChild,
     DocumentOut,
     MessageIn,
@@ -95,8 +106,9 @@ async def _idempotent(
 ) -> JSONResponse:
     """Run ``work(session, document, row)`` once per Idempotency-Key; replay repeats."""
     key = idempotency.check_key(key_header)
+    check_json_media_type(request)
     raw = await read_body(request)
-    document = await read_json_object_from(raw, request)
+    document = parse_json_object(raw)
     fingerprint = idempotency.request_hash(request.method, request.url.path, raw)
     session = request.state.session
 
@@ -114,24 +126,6 @@ async def _idempotent(
         return _json(body, status, headers)
 
     return await run_in_threadpool(run)
-
-
-async def read_json_object_from(raw: bytes, request: Request) -> dict[str, Any]:
-    """Parse an already-read body with the same checks as read_json_object."""
-
-    async def replay() -> dict[str, Any]:
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-
-        return await read_json_object(Request(request.scope, receive))
-
-    return await replay()
 
 
 @router.post(
@@ -621,3 +615,93 @@ def download_document(
         media_type=document.media_type,
         headers={"X-Content-SHA256": document.sha256, "Content-Disposition": "attachment"},
     )
+
+
+@router.post(
+    "/transfers/batch",
+    response_model=BatchOut,
+    responses={
+        **AUTH,
+        413: {"description": "Body too large."},
+        422: {
+            "description": "The batch itself is not valid (each item's problems are in its result)."
+        },
+    },
+)
+async def send_batch(
+    request: Request, session: SessionDep, principal: AuthorityPrincipal
+) -> BatchOut:
+    """Send many transfers at once (transfer jobs): each item has its own Idempotency-Key and
+    its own result; one item's failure does not stop the others."""
+    document = await read_json_object(request)
+    body: BatchCreate = _parse(BatchCreate, document)
+    limit = get_settings().max_batch_items
+    if len(body.items) > limit:
+        raise LimitExceeded(
+            f"A batch holds at most {limit} transfers; this one has {len(body.items)}.",
+            fix="Send smaller batches.",
+        )
+
+    def run() -> BatchOut:
+        return BatchOut(results=[_batch_item(session, principal, item) for item in body.items])
+
+    return await run_in_threadpool(run)
+
+
+def _batch_item(session: Any, principal: Principal, item: BatchItem) -> BatchResult:
+    key = idempotency.check_key(item.idempotency_key)
+    raw = json.dumps(item.transfer, sort_keys=True, separators=(",", ":")).encode()
+    fingerprint = idempotency.request_hash("POST", "/v1/transfers", raw)
+    try:
+        with session.begin_nested():
+            claimed = idempotency.begin(
+                session, client_id=principal.client_id, key=key, fingerprint=fingerprint
+            )
+            if isinstance(claimed, idempotency.Replay):
+                return BatchResult(
+                    idempotency_key=key,
+                    status=claimed.status_code,
+                    replayed=True,
+                    transfer=TransferOut.model_validate(claimed.body),
+                )
+            create: TransferCreate = _parse(TransferCreate, item.transfer)
+            receiver = service.resolve_receiver(session, principal, create.to_authority)
+            if create.records is not None:
+                prepared = service.prepare_records(session, create.records)
+            else:
+                assert create.export is not None
+                prepared = service.prepare_export(
+                    session,
+                    create.export.adapter,
+                    {f.name: f.content_base64 for f in create.export.files},
+                )
+            transfer = service.create_transfer(
+                session,
+                principal,
+                reason=create.reason,
+                legal_basis=create.legal_basis,
+                urgency=create.urgency,
+                prepared=prepared,
+                receiver=receiver,
+            )
+            out = transfer_out(session, transfer, now=utcnow(), with_problems=True)
+            idempotency.complete(
+                session,
+                claimed,
+                status_code=201,
+                body=out.model_dump(mode="json"),
+                transfer_id=transfer.id,
+            )
+            return BatchResult(idempotency_key=key, status=201, transfer=out)
+    except ExchangeError as exc:
+        # The savepoint is rolled back: the item left nothing behind, its key stays free.
+        problem = {
+            "type": f"https://exchange.example/problems/{exc.code}",
+            "title": exc.title,
+            "status": exc.status,
+            "detail": exc.detail,
+            "code": exc.code,
+            **({"fix": exc.fix} if exc.fix else {}),
+            **exc.extra,
+        }
+        return BatchResult(idempotency_key=key, status=exc.status, problem=problem)

@@ -246,3 +246,36 @@ class RecordsOut(BaseModel):
 
     transfer_id: str
     records: list[dict[str, Any]]
+
+
+class BatchItem(BaseModel):
+    """One transfer of a batch, with its own idempotency key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    transfer: dict[str, Any] = Field(description="A TransferCreate body.")
+
+
+class BatchCreate(BaseModel):
+    """Several transfers sent in one request (transfer jobs); each succeeds or fails alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BatchItem] = Field(min_length=1)
+
+
+class BatchResult(BaseModel):
+    """What happened to one item: the transfer, or the problem that stopped it."""
+
+    idempotency_key: str
+    status: int
+    replayed: bool = False
+    transfer: TransferOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    """Per-item results, in the order of the items."""
+
+    results: list[BatchResult]

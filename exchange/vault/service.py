@@ -27,6 +27,9 @@ def seal(session: Session, purpose: str, plaintext: bytes, keyring: Keyring | No
         sealed.ciphertext,
     )
     session.add(blob)
+    # Rows that point at the blob carry only its id (no ORM relationship), so the blob is
+    # written now: the flush order cannot then put them first.
+    session.flush()
     return blob
 
 

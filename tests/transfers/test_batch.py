@@ -1,0 +1,71 @@
+"""POST /v1/transfers/batch: many transfers, each with its own key and result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from support import bearer, minimal_record, transfer_body
+
+
+def item(key: str, **body: object) -> dict[str, object]:
+    return {
+        "idempotency_key": key,
+        "transfer": transfer_body([minimal_record(la_child_id=key.replace("-", ""))], **body),
+    }
+
+
+def test_each_item_succeeds_or_fails_alone_and_repeats_replay(
+    client: TestClient, make_client: Callable[..., str]
+) -> None:
+    camden = make_client(authority="202")
+    batch = {"items": [item("job-1"), item("job-2", to_authority="999"), item("job-3")]}
+    first = client.post("/v1/transfers/batch", json=batch, headers=bearer(camden))
+    assert first.status_code == 200, first.text
+    results = first.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    assert results[1]["problem"]["code"] == "receiving-authority-invalid"
+    assert results[1]["transfer"] is None
+
+    again = client.post("/v1/transfers/batch", json=batch, headers=bearer(camden)).json()["results"]
+    assert [r["replayed"] for r in again] == [True, False, True]
+    assert again[0]["transfer"]["id"] == results[0]["transfer"]["id"]
+    sent = client.get("/v1/transfers", params={"box": "sent"}, headers=bearer(camden)).json()[
+        "items"
+    ]
+    assert len(sent) == 2
+
+
+def test_a_key_reused_with_another_body_is_refused_for_that_item(
+    client: TestClient, make_client: Callable[..., str]
+) -> None:
+    camden = make_client(authority="202")
+    client.post("/v1/transfers/batch", json={"items": [item("k-1")]}, headers=bearer(camden))
+    changed = {
+        "idempotency_key": "k-1",
+        "transfer": transfer_body([minimal_record(la_child_id="OTHER1")]),
+    }
+    result = client.post(
+        "/v1/transfers/batch", json={"items": [changed]}, headers=bearer(camden)
+    ).json()["results"][0]
+    assert result["status"] == 422
+    assert result["problem"]["code"] == "idempotency-key-reused"
+
+
+def test_an_oversized_batch_is_refused_whole(
+    client: TestClient, make_client: Callable[..., str], monkeypatch: object
+) -> None:
+    import pytest
+
+    from exchange.config import get_settings
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(get_settings(), "max_batch_items", 2)
+    camden = make_client(authority="202")
+    response = client.post(
+        "/v1/transfers/batch",
+        json={"items": [item("a"), item("b"), item("c")]},
+        headers=bearer(camden),
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "limit-exceeded"
