@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from exchange import __version__
 from exchange.api import health
+from exchange.api.limits import BodyLimitMiddleware
 from exchange.api.observability import RequestIdMiddleware, configure_logging
 from exchange.audit import endpoints as audit_endpoints
 from exchange.authorities import client_endpoints
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)

@@ -22,6 +22,7 @@ class ExchangeError(Exception):
     status: int = 400
     code: str = "bad-request"
     title: str = "Bad request"
+    audit_as_denied: bool = False  # an access refused to an authenticated caller is audited
 
     def __init__(self, detail: str, *, fix: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -94,11 +95,26 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+async def _audit_denied(request: Request, exc: ExchangeError) -> None:
+    # The request's own transaction has been rolled back by now; the writer uses its own.
+    principal = getattr(request.state, "principal", None)
+    writer = getattr(request.state, "denied_writer", None)
+    if principal is None or writer is None:
+        return
+    from fastapi.concurrency import run_in_threadpool
+
+    details = {"code": exc.code, "path": request.url.path}
+    transfer_id = request.path_params.get("transfer_id")
+    await run_in_threadpool(writer, principal.actor, "access.denied", details, transfer_id)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error the app can raise to problem+json, in this one place."""
 
     @app.exception_handler(ExchangeError)
     async def _exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
+        if exc.audit_as_denied:
+            await _audit_denied(request, exc)
         return problem(
             request,
             status=exc.status,

@@ -111,9 +111,18 @@ def app(session: Session) -> FastAPI:
 
     def _denied() -> Iterator[DeniedWriter]:
         # Kept in the test's transaction (the service writes them in a transaction of their own).
-        def write(actor: Actor, action: str, details: dict[str, str]) -> None:
+        def write(
+            actor: Actor, action: str, details: dict[str, str], transfer_id: str | None = None
+        ) -> None:
             with session.begin_nested():
-                record_event(session, action=action, actor=actor, outcome="denied", details=details)
+                record_event(
+                    session,
+                    action=action,
+                    actor=actor,
+                    outcome="denied",
+                    transfer_id=transfer_id,
+                    details=details,
+                )
 
         yield write
 

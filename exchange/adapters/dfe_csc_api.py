@@ -80,7 +80,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-import ijson  # type: ignore[import-untyped]
+import ijson
 
 from exchange.adapters.base import Adapter, ReadResult, Source, SourceFile, fatal, problem
 from exchange.adapters.values import Values, Where, parse_bool, parse_date

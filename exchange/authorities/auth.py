@@ -96,13 +96,22 @@ def _client_id_of(token: str) -> str | None:
     return parts[1]
 
 
-DeniedWriter = Callable[[Actor, str, dict[str, str]], None]
+DeniedWriter = Callable[..., None]
 
 
-def write_denied(actor: Actor, action: str, details: dict[str, str]) -> None:
+def write_denied(
+    actor: Actor, action: str, details: dict[str, str], transfer_id: str | None = None
+) -> None:
     """Record a refused request in its own transaction: the request itself is rolled back."""
     with session_scope() as session:
-        record_event(session, action=action, actor=actor, outcome="denied", details=details)
+        record_event(
+            session,
+            action=action,
+            actor=actor,
+            outcome="denied",
+            transfer_id=transfer_id,
+            details=details,
+        )
 
 
 def get_denied_writer() -> Iterator[DeniedWriter]:
@@ -174,7 +183,7 @@ def authenticate(
             "expired": "The token has expired.",
         }
         raise Unauthenticated(messages[reason], fix="Ask your administrator for a new token.")
-    return Principal(
+    principal = Principal(
         client_id=client.id,
         client_name=client.name,
         role=Role(client.role),
@@ -183,6 +192,10 @@ def authenticate(
         request_id=getattr(request.state, "request_id", None),
         source_address=request.client.host if request.client else None,
     )
+    # For the error handler: a refusal later in the request is audited with this caller.
+    request.state.principal = principal
+    request.state.denied_writer = denied
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from exchange.api.requests import read_json_object
 from exchange.authorities import repository as authorities
+from exchange.authorities.auth import PrincipalDep
 from exchange.canonical import Problem, RuleContext, validate_document
 from exchange.db import SessionDep
 
@@ -52,12 +53,15 @@ def _examples() -> dict[str, Any]:
         }
     },
     responses={
+        401: {"description": "No valid token (any client may validate)."},
         400: {"description": "The body is not JSON or not UTF-8."},
         413: {"description": "The body is too large."},
         422: {"description": "The body is JSON but not an object."},
     },
 )
-async def validate_record(request: Request, session: SessionDep) -> ValidationResult:
+async def validate_record(
+    request: Request, session: SessionDep, principal: PrincipalDep
+) -> ValidationResult:
     """Check a canonical record: every schema and rule problem, each with its JSON pointer."""
     document = await read_json_object(request)
 

@@ -9,6 +9,7 @@ class TransferNotFound(ExchangeError):
     """No such transfer, or not one the caller's authority sent or received."""
 
     status, code, title = 404, "transfer-not-found", "Transfer not found"
+    audit_as_denied = True
 
 
 class TransitionNotAllowed(ExchangeError):

@@ -29,7 +29,7 @@ from exchange.transfers.errors import (
 from exchange.transfers.models import IdempotencyRecord
 from exchange.vault.service import open_blob, seal
 
-_KEY = re.compile(r'^"?[\x21\x23-\x7e]{1,255}"?$')
+_KEY = re.compile(r'^(?:"[\x21\x23-\x7e]{1,253}"|[\x21\x23-\x7e]{1,255})$')
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def check_key(raw: str | None) -> str:
             "The Idempotency-Key must be 1-255 visible ASCII characters.",
             fix="Use a UUID or similar.",
         )
-    return key.strip('"')
+    return key[1:-1] if key.startswith('"') else key
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:

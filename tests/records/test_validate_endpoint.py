@@ -25,8 +25,25 @@ def minimal_record(**child: Any) -> dict[str, Any]:
     }
 
 
+HEADERS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _token(make_client: Any) -> None:
+    # Validation takes a record full of personal data, so only known clients may call it.
+    HEADERS.clear()
+    HEADERS["Authorization"] = f"Bearer {make_client(authority='202')}"
+
+
 def post(client: TestClient, body: Any) -> Any:
-    return client.post(URL, content=json.dumps(body), headers={"content-type": "application/json"})
+    return client.post(
+        URL, content=json.dumps(body), headers={"content-type": "application/json", **HEADERS}
+    )
+
+
+def test_validation_needs_a_token(client: TestClient) -> None:
+    response = client.post(URL, json={}, headers={"content-type": "application/json"})
+    assert response.status_code == 401
 
 
 def test_a_valid_record_is_valid_with_no_problems(client: TestClient) -> None:
@@ -125,7 +142,9 @@ def test_unknown_sending_authority_is_an_error(client: TestClient) -> None:
 def test_bodies_that_are_not_a_json_object_are_refused(
     client: TestClient, content: bytes, status: int, code: str
 ) -> None:
-    response = client.post(URL, content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        URL, content=content, headers={"content-type": "application/json", **HEADERS}
+    )
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
@@ -134,7 +153,9 @@ def test_bodies_that_are_not_a_json_object_are_refused(
 def test_ten_megabytes_of_nested_arrays_is_refused_cleanly(client: TestClient) -> None:
     depth = 5 * 1024 * 1024
     content = b"[" * depth + b"]" * depth
-    response = client.post(URL, content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        URL, content=content, headers={"content-type": "application/json", **HEADERS}
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "body-not-json"
 
@@ -157,13 +178,15 @@ def test_a_body_over_the_size_limit_is_413(client: TestClient) -> None:
     from exchange.config import get_settings
 
     content = b'{"pad": "' + b"a" * (get_settings().max_request_bytes + 1) + b'"}'
-    response = client.post(URL, content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        URL, content=content, headers={"content-type": "application/json", **HEADERS}
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "body-too-large"
 
 
 def test_a_form_body_is_415(client: TestClient) -> None:
-    response = client.post(URL, data={"a": "b"})
+    response = client.post(URL, data={"a": "b"}, headers=HEADERS)
     assert response.status_code == 415
 
 
@@ -178,5 +201,7 @@ def test_many_problems_are_capped_with_a_note(client: TestClient) -> None:
 
 def test_utf8_with_bom_is_read(client: TestClient) -> None:
     content = b"\xef\xbb\xbf" + json.dumps(minimal_record()).encode()
-    response = client.post(URL, content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        URL, content=content, headers={"content-type": "application/json", **HEADERS}
+    )
     assert response.json()["valid"] is True

@@ -1,0 +1,1 @@
+"""The transfer pack: the case as a receiving social worker reads it, risks first."""
