@@ -705,3 +705,82 @@ def _batch_item(session: Any, principal: Principal, item: BatchItem) -> BatchRes
             **exc.extra,
         }
         return BatchResult(idempotency_key=key, status=exc.status, problem=problem)
+
+
+@router.get(
+    "/transfers/{transfer_id}/pack",
+    responses={
+        **AUTH,
+        **NOT_FOUND,
+        200: {
+            "description": "The transfer pack: HTML (default, or Accept: text/html) or PDF.",
+            "content": {"text/html": {}, "application/pdf": {}},
+        },
+        410: {"description": "Content purged at the end of retention."},
+    },
+)
+def get_pack(
+    request: Request,
+    session: SessionDep,
+    principal: AuthorityPrincipal,
+    transfer_id: TransferId,
+    format: Annotated[
+        Literal["html", "pdf"] | None, Query(description="html or pdf (default: from Accept).")
+    ] = None,
+    for_person: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="A related person's id: a copy for them, leaving out every confidential "
+            "address and everything withheld from them.",
+        ),
+    ] = None,
+) -> Response:
+    """The case as a receiving social worker reads it: who the child is, risks first, then the
+    home, the legal status, the conference date and who to call; then the rest."""
+    from exchange.pack.render import build_pack, render_html, render_pdf
+    from exchange.pack.view import TransferFacts, name_of
+    from exchange.transfers.clock import days_left, london_date
+    from exchange.transfers.views import transfer_out
+
+    wanted = format or ("pdf" if "application/pdf" in request.headers.get("accept", "") else "html")
+    transfer = service.load(session, principal, transfer_id)
+    records = service.read_records(session, principal, transfer, f"pack-{wanted}")
+    now = utcnow()
+    out = transfer_out(session, transfer, now=now)
+    facts = TransferFacts(
+        id=transfer.id,
+        from_name=out.from_authority.name,
+        to_name=out.to_authority.name,
+        reason=transfer.reason,
+        legal_basis=transfer.legal_basis,
+        urgency=transfer.urgency,
+        status=transfer.status,
+        sent_on=f"{transfer.created_at:%d %B %Y}",
+        conference_due=f"{transfer.conference_due.day} {transfer.conference_due:%B %Y}",
+        working_days_left=days_left(transfer.conference_due, london_date(now)),
+        conference_clock_started=transfer.conference_clock_started,
+    )
+    viewer_label = None
+    if for_person is not None:
+        person = next((p for r in records for p in r.related_people if p.id == for_person), None)
+        if person is None:
+            raise RequestBodyInvalid(
+                f"No related person has the id {for_person!r}.",
+                fix="Give the id of one of the records' related people.",
+            )
+        viewer_label = f"{name_of(person.names)} ({person.relationship.value.replace('_', ' ')})"
+    pack = build_pack(
+        records,
+        facts,
+        today=london_date(now),
+        generated_at=now,
+        viewer=for_person,
+        viewer_label=viewer_label,
+    )
+    page = render_html(pack)
+    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    if wanted == "pdf":
+        headers["Content-Disposition"] = f'inline; filename="transfer-pack-{transfer.id}.pdf"'
+        return Response(render_pdf(page), media_type="application/pdf", headers=headers)
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
