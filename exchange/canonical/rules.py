@@ -95,13 +95,29 @@ def _problem(rule_: Rule, where: str, message: str) -> Problem:
     )
 
 
+_ABOUT_PEOPLE = frozenset(
+    {"person-reference-unknown", "person-id-duplicate", "address-exclusion-not-confidential"}
+)
+_ABOUT_POSTCODES = frozenset({"postcode-invalid", "postcode-partial"})
+
+
+def _nothing_to_check(record: ChildRecord) -> frozenset[str]:
+    """Rules with nothing to look at in this record (statutory returns carry no people)."""
+    if record.related_people or record.alerts or record.child.addresses:
+        return frozenset()
+    if any(ep.looked_after_episodes for ep in record.episodes):
+        return _ABOUT_PEOPLE
+    return _ABOUT_PEOPLE | _ABOUT_POSTCODES
+
+
 def check_record(record: ChildRecord, context: RuleContext | None = None) -> list[Problem]:
     """Every breach of every rule in one record, errors first."""
     ctx = context or RuleContext()
+    skip = _nothing_to_check(record)
     problems = [
         _problem(r, where, message)
         for r in RULES.values()
-        if r.check is not None
+        if r.check is not None and r.code not in skip
         for where, message in r.check(record, ctx)
     ]
     for check in FAMILIES:
