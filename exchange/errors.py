@@ -23,6 +23,7 @@ class ExchangeError(Exception):
     code: str = "bad-request"
     title: str = "Bad request"
     audit_as_denied: bool = False  # an access refused to an authenticated caller is audited
+    denial: tuple[Any, str, dict[str, str]] | None = None  # (actor, action, details) to audit
 
     def __init__(self, detail: str, *, fix: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -96,16 +97,23 @@ def problem(
 
 
 async def _audit_denied(request: Request, exc: ExchangeError) -> None:
-    # The request's own transaction has been rolled back by now; the writer uses its own.
-    principal = getattr(request.state, "principal", None)
+    # The request's own transaction has ended by now (function-scoped session); the writer
+    # records the refusal in a transaction of its own.
     writer = getattr(request.state, "denied_writer", None)
-    if principal is None or writer is None:
+    if writer is None:
         return
     from fastapi.concurrency import run_in_threadpool
 
-    details = {"code": exc.code, "path": request.url.path}
     transfer_id = request.path_params.get("transfer_id")
-    await run_in_threadpool(writer, principal.actor, "access.denied", details, transfer_id)
+    if exc.denial is not None:
+        actor, action, details = exc.denial
+    else:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:
+            return
+        actor, action = principal.actor, "access.denied"
+        details = {"code": exc.code, "path": request.url.path}
+    await run_in_threadpool(writer, actor, action, details, transfer_id)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -113,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ExchangeError)
     async def _exchange_error(request: Request, exc: ExchangeError) -> JSONResponse:
-        if exc.audit_as_denied:
+        if exc.audit_as_denied or exc.denial is not None:
             await _audit_denied(request, exc)
         return problem(
             request,

@@ -176,13 +176,21 @@ def authenticate(
     elif client.expires_at is not None and client.expires_at <= now:
         reason = "expired"
     if reason is not None:
-        denied(_request_actor(request, client, x_acting_user), "auth.denied", {"reason": reason})
         messages = {
             "token-mismatch": "The token is not valid.",
             "revoked": "The token has been revoked.",
             "expired": "The token has expired.",
         }
-        raise Unauthenticated(messages[reason], fix="Ask your administrator for a new token.")
+        refused = Unauthenticated(messages[reason], fix="Ask your administrator for a new token.")
+        # Written by the error handler once this request's transaction has ended (SQLite
+        # allows one writer at a time).
+        refused.denial = (
+            _request_actor(request, client, x_acting_user),
+            "auth.denied",
+            {"reason": reason},
+        )
+        request.state.denied_writer = denied
+        raise refused
     principal = Principal(
         client_id=client.id,
         client_name=client.name,
@@ -201,14 +209,15 @@ def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def _require(role: Role) -> Callable[[Principal, DeniedWriter], Principal]:
-    def dependency(principal: PrincipalDep, denied: DeniedWriterDep) -> Principal:
+def _require(role: Role) -> Callable[[Principal], Principal]:
+    def dependency(principal: PrincipalDep) -> Principal:
         if principal.role != role:
-            denied(principal.actor, "access.denied", {"needed_role": role.value})
-            raise Forbidden(
+            refused = Forbidden(
                 f"This needs a client with the {role.value} role; yours is {principal.role.value}.",
                 fix="Use a client of the right role.",
             )
+            refused.denial = (principal.actor, "access.denied", {"needed_role": role.value})
+            raise refused
         return principal
 
     return dependency

@@ -47,7 +47,10 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, transfer_id = json.loads(raw)
-        return dt.datetime.fromisoformat(created), str(transfer_id)
+        stamp = dt.datetime.fromisoformat(created)
+        if stamp.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        return stamp, str(transfer_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise CursorInvalid(
             "The cursor is not valid.", fix="Use next_cursor from the previous page as it is."

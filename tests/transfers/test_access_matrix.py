@@ -226,6 +226,7 @@ ROWS: tuple[Row, ...] = (
         json_body(lambda: {"records": [example()], "note": "New address."}, idempotency=True),
     ),
     Row("GET", "/v1/transfers/{transfer_id}/record", transfer_scoped((200, None), (200, None))),
+    Row("GET", "/v1/transfers/{transfer_id}/pack", transfer_scoped((200, None), (200, None))),
     Row(
         "POST",
         "/v1/transfers/{transfer_id}/messages",
