@@ -6,7 +6,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,11 +39,17 @@ def list_adapters() -> None:
     Console().print(table)
 
 
-def _adapter(name: str) -> Adapter:
+def _adapter(name: str, **options: Any) -> Adapter:
     try:
-        return get_adapter(name)()
+        cls = get_adapter(name)
     except UnknownAdapter as exc:
         console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        given = ", ".join(f"--{o}" for o in options)
+        console.print(f"[red]The {name} adapter takes no {given} option.[/]")
         raise typer.Exit(2) from exc
 
 
@@ -73,8 +79,9 @@ def _run(
     out_path: Path | None,
     problems_path: Path,
     strict: bool,
+    options: dict[str, Any] | None = None,
 ) -> None:
-    adapter = _adapter(adapter_name)
+    adapter = _adapter(adapter_name, **(options or {}))
     target = None if target_name in (None, "canonical") else _adapter(target_name or "")
     if target is not None and not target.writes:
         console.print(f"[red]The {target.name} adapter cannot write.[/]")
@@ -177,6 +184,10 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option(help="Warnings count as errors for the exit code.")
         ] = False,
+        mapping: Annotated[
+            Path | None,
+            typer.Option(exists=True, dir_okay=False, help="Mapping file for --adapter mapping."),
+        ] = None,
     ) -> None:
         """Convert an export: JSON Lines of canonical records (or another format) and a problems report.
 
@@ -195,6 +206,7 @@ def register(app: typer.Typer) -> None:
             out_path=out,
             problems_path=problems or default,
             strict=strict,
+            options={"mapping": mapping} if mapping else None,
         )
 
     @app.command("validate")
@@ -209,6 +221,10 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option(help="Warnings count as errors for the exit code.")
         ] = False,
+        mapping: Annotated[
+            Path | None,
+            typer.Option(exists=True, dir_okay=False, help="Mapping file for --adapter mapping."),
+        ] = None,
     ) -> None:
         """Check an export before a transfer: the same reading and report as convert, no output.
 
@@ -222,6 +238,10 @@ def register(app: typer.Typer) -> None:
             out_path=None,
             problems_path=problems or default,
             strict=strict,
+            options={"mapping": mapping} if mapping else None,
         )
 
+    from exchange.cli_mapping import register as register_mapping
+
+    register_mapping(adapters_app)
     app.add_typer(adapters_app, name="adapters")

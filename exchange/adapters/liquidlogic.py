@@ -95,7 +95,7 @@ FACT_CASENOTES          EVENT_DTTM date; DIM_LOOKUP_CASNT_TYPE_ID_CODE category;
 **Configuration** (``config=`` a YAML file or a dict; validated, with clear errors):
 ``source_authority`` (DfE or GSS code, when not given to the adapter); ``codes``: per code list
 (``gender``, ``ethnicity``, ``referral_source``, ``primary_need``, ``closure_reason``,
-``category``, ``relationship``, ``involvement_role`` (free text), ``agency``, ``alert_type``,
+``category``, ``relationship``, ``professional_role`` (free text), ``agency``, ``alert_type``,
 ``chronology_category``, ``reason_new_episode``, ``legal_status``) a map of the authority's value
 to the canonical code, added to the defaults (``DEFAULT_CODES``: the DfE codes themselves, their
 descriptions, LCS's ``M``/``F``/``U``/``I`` genders and common lookup codes);
@@ -110,7 +110,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -119,8 +119,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from exchange.adapters.base import Adapter, ReadResult, Source, fatal, problem
-from exchange.adapters.tables import Row, TableSet, TableSpec
-from exchange.adapters.values import Values, parse_bool, parse_date
+from exchange.adapters.tables import NULLS, Row, TableSet, TableSpec
+from exchange.adapters.values import Values, Where, parse_bool, parse_date
 from exchange.canonical import Problem, RuleContext, Severity
 from exchange.canonical.codes import (
     CATEGORY_OF_ABUSE_ALIASES,
@@ -203,6 +203,7 @@ MAPPING: dict[str, dict[str, str]] = {
         "END_DTTM": _address("end_date"),
         "CONFIDENTIAL": _address("confidential"),
         "IS_RESTRICTED_FLAG": _address("confidential"),
+        "ADDSS_TYPE_CODE": _address("confidential"),
     },
     "FACT_PERSON_RELATION": {
         "DIM_PERSON_ID": "(the child)",
@@ -293,7 +294,7 @@ MAPPING: dict[str, dict[str, str]] = {
 KEPT: dict[str, frozenset[str]] = {
     # Known LCS columns the record has no place for: kept unmapped without a columns-extra warning.
     PERSON: frozenset(),
-    "DIM_PERSON_ADDRESS": frozenset({"ADDSS_TYPE_CODE", "EASTING", "NORTHING"}),
+    "DIM_PERSON_ADDRESS": frozenset({"EASTING", "NORTHING"}),
     "FACT_PERSON_RELATION": frozenset({"FACT_PERSON_RELATION_ID", "START_DTTM", "END_DTTM"}),
     "FACT_REFERRALS": frozenset(
         {
@@ -321,7 +322,9 @@ RELATIVE_COLUMNS = frozenset(
 )
 """What a relative's DIM_PERSON row contributes to a child's record."""
 
-# --- code lists and their defaults ----------------------------------------------------------
+# --- vendor-neutral parts, also used by the Mosaic adapter ---------------------------------
+# (Code lists, configuration and row reading are the same for every vendor's table dump; they
+# live here, with the first vendor adapter, until a shared vendor module exists.)
 
 
 def _named(codes: type[StrEnum]) -> dict[str, str]:
@@ -343,10 +346,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "reason_new_episode": frozenset(ReasonNewEpisode),
     "legal_status": frozenset(LegalStatus),
 }
-FREE_TEXT = frozenset({"involvement_role"})
+FREE_TEXT = frozenset({"professional_role"})
 """Code lists whose canonical side is free text (a professional's role)."""
+_NAMED_LISTS = frozenset({"relationship", "agency", "alert_type", "chronology_category"})
 
-DEFAULT_CODES: dict[str, dict[str, str]] = {
+COMMON_CODES: dict[str, dict[str, str]] = {
     "gender": {"I": "U", **SEX_ALIASES},
     "ethnicity": {meaning.upper(): code.value for code, meaning in ETHNICITY_MEANINGS.items()},
     "referral_source": {
@@ -377,88 +381,11 @@ DEFAULT_CODES: dict[str, dict[str, str]] = {
         "MULTIPLE/NOT RECOMMENDED": "MUL",
         "MULTIPLE CATEGORIES": "MUL",
     },
-    "relationship": {
-        **_named(Relationship),
-        "MOT": "mother",
-        "FAT": "father",
-        "PAR": "other",
-        "STP": "step_parent",
-        "ADP": "adoptive_parent",
-        "PTR": "parent_partner",
-        "SIB": "sibling",
-        "BRO": "sibling",
-        "SIS": "sibling",
-        "HSB": "half_sibling",
-        "SSB": "step_sibling",
-        "GPA": "grandparent",
-        "GMO": "grandparent",
-        "GFA": "grandparent",
-        "AUN": "aunt_uncle",
-        "UNC": "aunt_uncle",
-        "REL": "other_relative",
-        "FOS": "foster_carer",
-        "SGO": "special_guardian",
-        "KIN": "kinship_carer",
-        "FRD": "family_friend",
-        "HHM": "household_member",
-        "OTH": "other",
-    },
-    "involvement_role": {
-        "CW": "Allocated social worker",
-        "16PLUS": "Personal adviser",
-        "IRO": "Independent reviewing officer",
-        "KAGP": "GP",
-        "KAHV": "Health visitor",
-        "KASCH": "School",
-        "KAPOL": "Police",
-    },
-    "agency": {
-        **_named(AgencyType),
-        "CW": "social_care",
-        "16PLUS": "social_care",
-        "IRO": "social_care",
-        "KAGP": "health",
-        "KAHV": "health",
-        "KASCH": "education",
-        "KAPOL": "police",
-    },
-    "alert_type": {
-        **_named(AlertType),
-        "DND": "do_not_disclose_address",
-        "CONFADDR": "do_not_disclose_address",
-        "RISKCH": "risk_to_child",
-        "RISKST": "risk_to_staff",
-        "VIOL": "risk_to_staff",
-        "RISKPER": "risk_from_person",
-        "MISS": "missing",
-        "CSE": "exploitation",
-        "CCE": "exploitation",
-        "MED": "medical",
-        "COMM": "communication_need",
-        "COURT": "court_order",
-        "OTH": "other",
-    },
-    "chronology_category": {
-        **_named(ChronologyCategory),
-        "STVC": "visit",
-        "STVL": "visit",
-        "VISIT": "visit",
-        "STRAT": "strategy_discussion",
-        "ASMT": "assessment",
-        "REF": "referral",
-        "S47": "section_47",
-        "ICPC": "conference",
-        "RCPC": "conference",
-        "IRO": "conference",
-        "POL": "police",
-        "HEA": "health",
-        "EDU": "education",
-        "CRT": "court",
-        "MOVE": "move",
-        "PLAC": "placement",
-        "CON": "other",
-        "OTH": "other",
-    },
+    "relationship": _named(Relationship),
+    "professional_role": {},
+    "agency": _named(AgencyType),
+    "alert_type": _named(AlertType),
+    "chronology_category": _named(ChronologyCategory),
     "reason_new_episode": {
         "STARTED TO BE LOOKED AFTER": "S",
         "CHANGE OF LEGAL STATUS ONLY": "L",
@@ -467,8 +394,11 @@ DEFAULT_CODES: dict[str, dict[str, str]] = {
     },
     "legal_status": {},
 }
+"""Defaults every vendor shares: the DfE codes themselves (accepted as they are), their
+descriptions, and the exchange's own names."""
+
 DEFAULT_CONFIDENTIAL_TYPES = ("CONF", "CON", "CONFIDENTIAL", "RESTRICTED", "REFUGE")
-_ALERT_SUMMARIES = {
+ALERT_SUMMARIES = {
     "do_not_disclose_address": "Do not disclose the child's address.",
     "risk_to_child": "Risk to the child.",
     "risk_to_staff": "Risk to staff.",
@@ -490,13 +420,13 @@ def _canonical_code(names: str, value: str) -> str:
     text = value.strip()
     if names in FREE_TEXT:
         return text
-    if names in ("relationship", "agency", "alert_type", "chronology_category"):
+    if names in _NAMED_LISTS:
         return text.lower().replace(" ", "_").replace("-", "_")
     return text.upper()
 
 
-class LiquidlogicConfig(BaseModel):
-    """An authority's LCS configuration: code maps, date formats and column renames."""
+class VendorConfig(BaseModel):
+    """An authority's configuration of a vendor adapter: code maps, date formats, renames."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -542,23 +472,22 @@ class LiquidlogicConfig(BaseModel):
                 raise ValueError(f"{fmt!r} does not give the day, month and year")
         return formats
 
-    @field_validator("renames")
-    @classmethod
-    def _known_tables(cls, renames: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        known = {s.name for s in TABLES}
-        unknown = sorted(t for t in renames if t.upper() not in known)
-        if unknown:
-            raise ValueError(
-                f"no such table: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return renames
+    def code_maps(self, *defaults: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+        """Each code list's map: the defaults given, in order, then this configuration's."""
+        maps: dict[str, dict[str, str]] = {n: {} for n in (*ALLOWED, *FREE_TEXT)}
+        for layer in (*defaults, self.codes):
+            for names, mapping in layer.items():
+                maps[names].update(mapping)
+        return maps
 
 
-def load_config(config: Path | Mapping[str, Any] | None) -> LiquidlogicConfig:
-    """The configuration from a YAML file or a dict (defaults when None)."""
+def load_config(
+    config: Path | Mapping[str, Any] | None, *, adapter: str, tables: Collection[str]
+) -> VendorConfig:
+    """The configuration from a YAML file or a dict (defaults when None), checked."""
     where = "the configuration"
     if config is None:
-        return LiquidlogicConfig()
+        return VendorConfig()
     if isinstance(config, Path):
         where = str(config)
         try:
@@ -569,14 +498,342 @@ def load_config(config: Path | Mapping[str, Any] | None) -> LiquidlogicConfig:
     if not isinstance(config, Mapping):
         raise ConfigInvalid(f"{where} must be a mapping of settings, not {type(config).__name__}.")
     try:
-        return LiquidlogicConfig.model_validate(dict(config))
+        checked = VendorConfig.model_validate(dict(config))
     except ValidationError as exc:
         said = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: "
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
         )
+        raise ConfigInvalid(f"{where} is not a valid {adapter} configuration: {said}") from exc
+    known = {t.upper() for t in tables}
+    unknown = sorted(t for t in checked.renames if t.upper() not in known)
+    if unknown:
         raise ConfigInvalid(
-            f"{where} is not a valid liquidlogic-lcs configuration: {said}"
+            f"{where} is not a valid {adapter} configuration: renames: no table "
+            f"{', '.join(unknown)} (the adapter reads {', '.join(sorted(tables))})"
+        )
+    return checked
+
+
+def columns_extra(
+    source: Source,
+    tables: TableSet,
+    known: Mapping[str, frozenset[str]],
+    renames: Mapping[str, Mapping[str, str]],
+) -> Iterator[Problem]:
+    """One warning per file naming the columns the adapter does not know."""
+    upper = {t.upper(): {k.upper(): v for k, v in m.items()} for t, m in renames.items()}
+    for table, columns in known.items():
+        if table.upper() not in tables.present:
+            continue
+        file = next(
+            f
+            for f in source.files
+            if Path(f.name).stem.upper() == table.upper() and f.name.lower().endswith(".csv")
+        )
+        header: list[str] = []
+        with file.open() as raw, contextlib.suppress(csv.Error):
+            # The header only: column names are ASCII, so a stray byte is harmless here.
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+            header = next(csv.reader(text), [])
+        named = [upper.get(table.upper(), {}).get(c.strip().upper(), c.strip()) for c in header]
+        extra = [c for c in named if c and c.upper() not in columns]
+        if extra:
+            yield problem(
+                "columns-extra",
+                f"{file.name} has columns the adapter does not read: {', '.join(extra)}; "
+                "their values are kept unmapped.",
+                "Leave them out of the export, or map them onto the vendor's column names "
+                "(renames in the configuration).",
+                SourceLocation(file=file.name, row=1, column=extra[0]),
+                severity=WARNING,
+            )
+
+
+@contextlib.contextmanager
+def open_tables(
+    source: Source, specs: tuple[TableSpec, ...], config: VendorConfig
+) -> Iterator[TableSet]:
+    """The export's tables, loaded into the scratch store; bytes no encoding reads are fatal."""
+    tables = TableSet(source, specs, renames=config.renames)
+    try:
+        tables.__enter__()
+    except UnicodeDecodeError as exc:
+        tables.__exit__(None, None, None)
+        raise fatal(
+            "file-undecodable",
+            f"A file of {source.name} is neither UTF-8 nor Windows-1252 text ({exc.reason}).",
+            "Export the tables again as UTF-8 CSV.",
+            SourceLocation(file=source.name),
         ) from exc
+    except OSError as exc:
+        tables.__exit__(None, None, None)
+        raise fatal(
+            "file-unreadable",
+            f"{source.name} cannot be read: {exc}.",
+            "Check the files exist and can be read.",
+            SourceLocation(file=source.name),
+        ) from exc
+    except BaseException:
+        tables.__exit__(None, None, None)
+        raise
+    try:
+        yield tables
+    finally:
+        tables.__exit__(None, None, None)
+
+
+class StatusCache:
+    """What each person is (a child, a relative...), remembered for the most recent people only.
+
+    Whole-export checks ask about every person of every table; remembering the answers for the
+    last 65,536 people saves most lookups while memory stays bounded however large the export.
+    """
+
+    def __init__(self, find: Callable[[str], str], size: int = 1 << 16) -> None:
+        self.find = find
+        self.size = size
+        self.known: dict[str, str] = {}
+
+    def get(self, person: str) -> str:
+        """The person's status, looked up once while remembered."""
+        found = self.known.get(person)
+        if found is None:
+            found = self.find(person)
+            if len(self.known) >= self.size:
+                del self.known[next(iter(self.known))]  # the oldest answer goes first
+            self.known[person] = found
+        return found
+
+
+def values_of(row: Row) -> str:
+    """The row's cells, for a message about a row no record holds."""
+    return ", ".join(f"{column}={value!r}" for column, value in row.cells.items())
+
+
+def orphan(row: Row, code: str, said: str, fix: str) -> ReadResult:
+    """A result without a record for a row that belongs to nobody, listing its values."""
+    location = SourceLocation(file=row.file, row=row.number)
+    message = f"Row {row.number} of {row.file} {said}; it belongs to no record: {values_of(row)}."
+    return ReadResult(None, [problem(code, message, fix, location)], None, location)
+
+
+def within(when: dt.date, start: Any, end: Any) -> bool:
+    """The day falls in the period (an open end runs on)."""
+    return (start is None or start <= when) and (end is None or when <= end)
+
+
+class RowReader:
+    """Reads the rows of one record through :class:`Values`; whatever it cannot place is kept."""
+
+    def __init__(
+        self,
+        tables: TableSet,
+        person: str,
+        problems: list[Problem],
+        *,
+        codes: Mapping[str, Mapping[str, str]],
+        date_formats: Collection[str],
+        read: Mapping[str, frozenset[str]],
+    ) -> None:
+        self.tables = tables
+        self.person = person
+        self.v = Values(problems)
+        self.codes = codes
+        self.date_formats = date_formats
+        self.read = {t.upper(): columns for t, columns in read.items()}
+
+    @staticmethod
+    def at(row: Row, column: str) -> Where:
+        """Where a cell is, made only if needed (a header without a name still says where)."""
+        return lambda: SourceLocation(
+            file=row.file, row=row.number, column=row.column(column) or column or "(no name)"
+        )
+
+    def rows(self, table: str, person: str | None = None) -> list[Row]:
+        """The rows of a table about the person (this record's, unless another is named)."""
+        if table.upper() not in self.tables.present:
+            return []
+        return self.tables.rows_for(table, person or self.person)
+
+    def date(self, row: Row, column: str) -> dt.date | None:
+        """A date in any form exports use, or in one of the configured formats."""
+        raw = row.get(column)
+        if raw is None:
+            return None
+        if parse_date(raw) is None:
+            for fmt in self.date_formats:
+                with contextlib.suppress(ValueError):
+                    return dt.datetime.strptime(raw, fmt).date()
+        return self.v.date(raw, column, self.at(row, column))
+
+    def flag(self, row: Row, column: str) -> bool | None:
+        """A Y/N flag."""
+        return self.v.boolean(row.get(column), column, self.at(row, column))
+
+    def code(
+        self, row: Row, column: str, names: str, severity: Severity = Severity.ERROR
+    ) -> str | None:
+        """A code through the configured map of the named code list."""
+        return self.v.code(
+            row.get(column),
+            column,
+            self.at(row, column),
+            ALLOWED[names],
+            self.codes[names],
+            severity=severity,
+        )
+
+    def rest(self, row: Row, reason: str | None = None, read: frozenset[str] | None = None) -> None:
+        """Keep every cell of the row the adapter did not read (and did not keep already)."""
+        done = set(self.read.get(row.table.upper(), frozenset()) if read is None else read)
+        for entry in self.v.unmapped:  # a value that could not be read is kept where it was read
+            where = entry["location"]
+            if where.get("file") == row.file and where.get("row") == row.number:
+                done.add(str(where.get("column", "")).upper())
+        for column, value in row.unread(done):
+            self.kept(row, column, value, reason)
+
+    def keep(self, row: Row, column: str, reason: str) -> None:
+        """Keep one cell the adapter read but could not place."""
+        if (value := row.get(column)) is not None:
+            self.kept(row, column, value, reason)
+
+    def kept(self, row: Row, column: str, value: str, reason: str | None) -> None:
+        # What Values.keep writes, without building a location model per cell: records carry
+        # thousands of kept cells, and their file, row and column are already known good.
+        named = row.column(column) or column or "(no name)"
+        where = {"file": row.file, "row": row.number, "column": named}
+        entry: dict[str, Any] = {"field": named, "value": value, "location": where}
+        if reason:
+            entry["reason"] = reason
+        self.v.unmapped.append(entry)
+
+    def warn(self, code: str, message: str, fix: str, row: Row, column: str) -> None:
+        """A warning about one cell."""
+        self.v.report(code, message, fix, self.at(row, column), WARNING)
+
+    def uprn(self, row: Row, column: str) -> str | None:
+        """A UPRN (1-12 digits), or None with the value kept."""
+        value = row.get(column)
+        if value is None or (value.isdigit() and len(value) <= 12):
+            return value
+        self.warn("uprn-invalid", f"UPRN {value!r} is not 1-12 digits.",
+                  "Correct the UPRN or leave it out.", row, column)  # fmt: skip
+        self.kept(row, column, value, "not a UPRN")
+        return None
+
+    def confidential(self, row: Row, flags: tuple[str, ...], marked: bool) -> bool:
+        """Any marker makes an address confidential; a flag that says N beside one is kept."""
+        said = {column: self.flag(row, column) for column in flags}
+        confidential = marked or any(said.values())
+        for column, value in said.items():
+            if confidential and value is False:
+                self.keep(row, column, "overruled by another confidential marker")
+        return confidential
+
+    def protect_addresses(
+        self, addresses: list[dict[str, Any]], alerts: list[dict[str, Any]]
+    ) -> None:
+        """Withhold confidential addresses from whoever a do-not-disclose alert names."""
+        withheld: list[str] = []
+        for alert in alerts:
+            for other in alert.get("not_to_be_disclosed_to", []):
+                if other not in withheld:
+                    withheld.append(other)
+        confidential = [a for a in addresses if a.get("confidential")]
+        for address in confidential:
+            address["not_to_be_disclosed_to"] = list(withheld)
+        if confidential and not any(a["type"] == "do_not_disclose_address" for a in alerts):
+            alerts.append(
+                {
+                    "type": "do_not_disclose_address",
+                    "summary": "The child has a confidential address: do not disclose it.",
+                }
+            )
+
+
+# --- Liquidlogic LCS code defaults ----------------------------------------------------------
+
+DEFAULT_CODES: dict[str, dict[str, str]] = {
+    "relationship": {
+        "MOT": "mother",
+        "FAT": "father",
+        "STP": "step_parent",
+        "ADP": "adoptive_parent",
+        "PTR": "parent_partner",
+        "SIB": "sibling",
+        "BRO": "sibling",
+        "SIS": "sibling",
+        "HSB": "half_sibling",
+        "SSB": "step_sibling",
+        "GPA": "grandparent",
+        "GMO": "grandparent",
+        "GFA": "grandparent",
+        "AUN": "aunt_uncle",
+        "UNC": "aunt_uncle",
+        "REL": "other_relative",
+        "FOS": "foster_carer",
+        "SGO": "special_guardian",
+        "KIN": "kinship_carer",
+        "FRD": "family_friend",
+        "HHM": "household_member",
+        "OTH": "other",
+    },
+    "professional_role": {
+        "CW": "Allocated social worker",
+        "16PLUS": "Personal adviser",
+        "IRO": "Independent reviewing officer",
+        "KAGP": "GP",
+        "KAHV": "Health visitor",
+        "KASCH": "School",
+        "KAPOL": "Police",
+    },
+    "agency": {
+        "CW": "social_care",
+        "16PLUS": "social_care",
+        "IRO": "social_care",
+        "KAGP": "health",
+        "KAHV": "health",
+        "KASCH": "education",
+        "KAPOL": "police",
+    },
+    "alert_type": {
+        "DND": "do_not_disclose_address",
+        "CONFADDR": "do_not_disclose_address",
+        "RISKCH": "risk_to_child",
+        "RISKST": "risk_to_staff",
+        "VIOL": "risk_to_staff",
+        "RISKPER": "risk_from_person",
+        "MISS": "missing",
+        "CSE": "exploitation",
+        "CCE": "exploitation",
+        "MED": "medical",
+        "COMM": "communication_need",
+        "COURT": "court_order",
+        "OTH": "other",
+    },
+    "chronology_category": {
+        "STVC": "visit",
+        "STVL": "visit",
+        "STRAT": "strategy_discussion",
+        "ASMT": "assessment",
+        "REF": "referral",
+        "S47": "section_47",
+        "ICPC": "conference",
+        "RCPC": "conference",
+        "IRO": "conference",
+        "POL": "police",
+        "HEA": "health",
+        "EDU": "education",
+        "CRT": "court",
+        "PLAC": "placement",
+        "CON": "other",
+        "OTH": "other",
+    },
+}
+"""LCS lookup codes, on top of :data:`COMMON_CODES`; the configuration adds the authority's own."""
 
 
 # --- the adapter ----------------------------------------------------------------------------
@@ -598,37 +855,18 @@ class LiquidlogicAdapter(Adapter):
         source_authority: str | None = None,
     ) -> None:
         super().__init__(context)
-        self.config = load_config(config)
+        self.config = load_config(config, adapter=self.name, tables=[s.name for s in TABLES])
         self.source_authority = (
             source_authority or self.config.source_authority or ""
         ).strip() or None
-        self.codes = {
-            names: {**DEFAULT_CODES.get(names, {}), **self.config.codes.get(names, {})}
-            for names in (*ALLOWED, *FREE_TEXT)
-        }
+        self.codes = self.config.code_maps(COMMON_CODES, DEFAULT_CODES)
         self.confidential_types = frozenset(
             t.strip().upper() for t in self.config.confidential_address_types
         )
 
     def read(self, source: Source) -> Iterator[ReadResult]:
         """One result per child in DIM_PERSON (and one per row that belongs to nobody)."""
-        with contextlib.ExitStack() as stack:
-            try:
-                tables = stack.enter_context(TableSet(source, TABLES, renames=self.config.renames))
-            except UnicodeDecodeError as exc:
-                raise fatal(
-                    "file-undecodable",
-                    f"A file of {source.name} is neither UTF-8 nor Windows-1252 text ({exc.reason}).",
-                    "Export the tables again as UTF-8 CSV.",
-                    SourceLocation(file=source.name),
-                ) from exc
-            except OSError as exc:
-                raise fatal(
-                    "file-unreadable",
-                    f"{source.name} cannot be read: {exc}.",
-                    "Check the files exist and can be read.",
-                    SourceLocation(file=source.name),
-                ) from exc
+        with open_tables(source, TABLES, self.config) as tables:
             yield from _Export(self, source, tables).results()
 
 
@@ -642,6 +880,13 @@ class _Export:
         self.merged_into: dict[str, str | None] = {}
         self.absorbs: dict[str, list[str]] = {}
         self.involved_workers: set[str] = set()
+        self.missing: list[tuple[str, str]] = []
+        self.statuses = StatusCache(self._status)
+        self.files = {
+            Path(f.name).stem.upper(): f.name
+            for f in source.files
+            if f.name.lower().endswith(".csv")
+        }
 
     def results(self) -> Iterator[ReadResult]:
         notices = self.notices()
@@ -666,7 +911,8 @@ class _Export:
                     severity=WARNING,
                 )
             )
-        found.extend(self.extra_columns())
+        known = {t: READ[t] | KEPT[t] for t in READ}
+        found.extend(columns_extra(self.source, self.tables, known, self.adapter.config.renames))
         found.extend(self.tables.problems)
         found.extend(self.find_merges())
         if not any(self.is_child(p) for p in self.tables.people(PERSON)):
@@ -681,45 +927,7 @@ class _Export:
         return found
 
     def file_of(self, table: str) -> str:
-        return next(
-            (
-                f.name
-                for f in self.source.files
-                if Path(f.name).stem.upper() == table and f.name.lower().endswith(".csv")
-            ),
-            f"{table}.csv",
-        )
-
-    def extra_columns(self) -> Iterator[Problem]:
-        renames = {
-            t.upper(): {k.upper(): v for k, v in m.items()}
-            for t, m in self.adapter.config.renames.items()
-        }
-        for spec in TABLES:
-            if spec.name not in self.tables.present:
-                continue
-            known = READ[spec.name] | KEPT[spec.name]
-            file = next(
-                f
-                for f in self.source.files
-                if Path(f.name).stem.upper() == spec.name and f.name.lower().endswith(".csv")
-            )
-            header: list[str] = []
-            with file.open() as raw, contextlib.suppress(csv.Error):
-                # The header only: names are ASCII in every LCS build, so a stray byte is harmless.
-                text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-                header = next(csv.reader(text), [])
-            mapped = [renames.get(spec.name, {}).get(c.strip().upper(), c.strip()) for c in header]
-            extra = [c for c in mapped if c and c.upper() not in known]
-            if extra:
-                yield problem(
-                    "columns-extra",
-                    f"{file.name} has columns the adapter does not read: {', '.join(extra)}; "
-                    "their values are kept unmapped.",
-                    "Leave them out of the export, or map them onto LCS column names (renames).",
-                    SourceLocation(file=file.name, row=1, column=extra[0]),
-                    severity=WARNING,
-                )
+        return self.files.get(table.upper(), f"{table}.csv")
 
     def find_merges(self) -> list[Problem]:
         """Note each merged duplicate and its survivor (one entry each); report unclear flags."""
@@ -755,6 +963,9 @@ class _Export:
 
     def status(self, person: str) -> str:
         """child, merged (into a child), merged-alone, other (a relative) or missing."""
+        return self.statuses.get(person)
+
+    def _status(self, person: str) -> str:
         rows = self.tables.rows_for(PERSON, person)
         if not rows:
             return "missing"
@@ -768,11 +979,13 @@ class _Export:
         for table in PER_PERSON:
             if table not in self.tables.present:
                 continue
+            file = self.file_of(table)
             for person in self.tables.people(table):
-                if self.status(person) == "other":
-                    count = len(self.tables.rows_for(table, person))
-                    if table != "DIM_PERSON_ADDRESS":
-                        rows[self.file_of(table)] = rows.get(self.file_of(table), 0) + count
+                kind = self.status(person)
+                if kind == "missing":
+                    self.missing.append((table, person))  # reported after the records
+                elif kind == "other" and table != "DIM_PERSON_ADDRESS":
+                    rows[file] = rows.get(file, 0) + len(self.tables.rows_for(table, person))
         if people or rows:
             said = "; ".join(f"{file}: {n}" for file, n in rows.items())
             yield problem(
@@ -825,7 +1038,7 @@ class _Export:
     def lone_duplicate(self, person: str, row: Row) -> ReadResult:
         survivor = row.get("DUPLICATE_OF_PERSON_ID")
         said = "; ".join(
-            f"{r.file} row {r.number}: {_values(r)}"
+            f"{r.file} row {r.number}: {values_of(r)}"
             for table in (PERSON, *PER_PERSON)
             if table in self.tables.present
             for r in self.tables.rows_for(table, person)
@@ -852,42 +1065,32 @@ class _Export:
         )
 
     def orphans(self) -> Iterator[ReadResult]:
+        for table, person in self.missing:
+            for row in self.tables.rows_for(table, person):
+                if person.upper() in NULLS:  # the shared reader keeps a NULL person id as text
+                    yield orphan(
+                        row, "person-id-missing", "names no person", "Give it a DIM_PERSON_ID."
+                    )
+                    continue
+                yield orphan(
+                    row,
+                    "person-not-found",
+                    f"names person {person!r}, who is not in DIM_PERSON",
+                    "Export the person in DIM_PERSON, or leave their rows out.",
+                )
         for table in PER_PERSON:
             if table not in self.tables.present:
                 continue
-            for person in self.tables.people(table):
-                if self.status(person) == "missing":
-                    for row in self.tables.rows_for(table, person):
-                        yield self.orphan(
-                            row,
-                            "person-not-found",
-                            f"names person {person!r}, who is not in DIM_PERSON",
-                            "Export the person in DIM_PERSON, or leave their rows out.",
-                        )
             for row in self.tables.rows_without_person(table):
-                yield self.orphan(
-                    row, "person-id-missing", "names no person", "Give the row its DIM_PERSON_ID."
+                yield orphan(
+                    row, "person-id-missing", "names no person", "Give it a DIM_PERSON_ID."
                 )
-
-    @staticmethod
-    def orphan(row: Row, code: str, said: str, fix: str) -> ReadResult:
-        location = SourceLocation(file=row.file, row=row.number)
-        message = f"Row {row.number} of {row.file} {said}; it belongs to no record: {_values(row)}."
-        return ReadResult(None, [problem(code, message, fix, location)], None, location)
 
 
 # --- one child ------------------------------------------------------------------------------
 
 
-def _values(row: Row) -> str:
-    return ", ".join(f"{column}={value!r}" for column, value in row.cells.items())
-
-
-def _within(when: dt.date, start: Any, end: Any) -> bool:
-    return (start is None or start <= when) and (end is None or when <= end)
-
-
-class _Child:
+class _Child(RowReader):
     """Builds one child's record from the rows about them, keeping what it cannot place."""
 
     def __init__(
@@ -897,10 +1100,15 @@ class _Child:
         person: str,
         problems: list[Problem],
     ) -> None:
+        super().__init__(
+            tables,
+            person,
+            problems,
+            codes=adapter.codes,
+            date_formats=adapter.config.date_formats,
+            read=READ,
+        )
         self.adapter = adapter
-        self.tables = tables
-        self.person = person
-        self.v = Values(problems)
         self.authority = adapter.source_authority
         self.child: dict[str, Any] = {"identifiers": [], "names": [], "addresses": []}
         self.related: dict[str, dict[str, Any]] = {}
@@ -909,50 +1117,6 @@ class _Child:
         self.episodes: list[dict[str, Any]] = []
         self.chronology: list[dict[str, Any]] = []
         self.conference_ids: set[str] = set()
-
-    # -- reading helpers -------------------------------------------------------------------
-
-    def rows(self, table: str, person: str | None = None) -> list[Row]:
-        if table not in self.tables.present:
-            return []
-        return self.tables.rows_for(table, person or self.person)
-
-    def date(self, row: Row, column: str) -> dt.date | None:
-        raw = row.get(column)
-        if raw is None:
-            return None
-        if parse_date(raw) is None:
-            for fmt in self.adapter.config.date_formats:
-                with contextlib.suppress(ValueError):
-                    return dt.datetime.strptime(raw, fmt).date()
-        return self.v.date(raw, column, row.where(column))
-
-    def flag(self, row: Row, column: str) -> bool | None:
-        return self.v.boolean(row.get(column), column, row.where(column))
-
-    def code(
-        self, row: Row, column: str, names: str, severity: Severity = Severity.ERROR
-    ) -> str | None:
-        return self.v.code(
-            row.get(column),
-            column,
-            row.where(column),
-            ALLOWED[names],
-            self.adapter.codes[names],
-            severity=severity,
-        )
-
-    def rest(self, row: Row, reason: str | None = None, read: frozenset[str] | None = None) -> None:
-        """Keep every cell of the row the adapter did not read."""
-        for column, value in row.unread(set(READ[row.table.upper()] if read is None else read)):
-            self.v.keep(column, value, row.where(column), reason)
-
-    def keep(self, row: Row, column: str, reason: str) -> None:
-        if (value := row.get(column)) is not None:
-            self.v.keep(column, value, row.where(column), reason)
-
-    def warn(self, code: str, message: str, fix: str, row: Row, column: str) -> None:
-        self.v.report(code, message, fix, row.where(column), WARNING)
 
     # -- the record ------------------------------------------------------------------------
 
@@ -980,7 +1144,7 @@ class _Child:
             self.casenote(row)
         for duplicate in duplicates:
             self.merged(duplicate)
-        self.protect_addresses()
+        self.protect_addresses(self.child["addresses"], self.alerts)
         return self.data()
 
     def data(self) -> dict[str, Any]:
@@ -1046,8 +1210,9 @@ class _Child:
             "DIM_PERSON_ID",
         )
         for column, value in row.cells.items():
-            if first.get(column) != value:
-                self.v.keep(column, value, row.where(column), "a second row for the same person")
+            # A mapped value said again adds nothing; anything else is kept where it is.
+            if column.upper() not in READ[PERSON] or first.get(column) != value:
+                self.kept(row, column, value, "a second row for the same person")
 
     def merged(self, duplicate: str) -> None:
         reason = f"merged duplicate person {duplicate}"
@@ -1070,15 +1235,12 @@ class _Child:
         lines = [row.get(c) for c in ("ROOM_NO", "FLOOR_NO", "FLAT_NO", "BUILDING")]
         street = " ".join(p for p in (row.get("HOUSE_NO"), row.get("STREET")) if p)
         lines.append(street or None)
-        confidential = bool(self.flag(row, "CONFIDENTIAL")) | bool(
-            self.flag(row, "IS_RESTRICTED_FLAG")
-        )
         kind = row.get("ADDSS_TYPE_CODE")
-        if kind is not None and kind.upper() in self.adapter.confidential_types:
-            confidential = True
-        elif kind is not None:
+        marked = kind is not None and kind.upper() in self.adapter.confidential_types
+        if kind is not None and not marked:
             self.keep(row, "ADDSS_TYPE_CODE", "address type")
-        self.rest(row, read=READ["DIM_PERSON_ADDRESS"] | {"ADDSS_TYPE_CODE"})
+        confidential = self.confidential(row, ("CONFIDENTIAL", "IS_RESTRICTED_FLAG"), marked)
+        self.rest(row)
         address = {
             "id": row.get("DIM_PERSON_ADDRESS_ID"),
             "lines": [line for line in lines if line],
@@ -1090,20 +1252,6 @@ class _Child:
             "confidential": confidential,
         }
         return {k: v for k, v in address.items() if v not in (None, [])}
-
-    def uprn(self, row: Row, column: str) -> str | None:
-        value = row.get(column)
-        if value is None or (value.isdigit() and len(value) <= 12):
-            return value
-        self.v.report(
-            "uprn-invalid",
-            f"UPRN {value!r} is not 1-12 digits.",
-            "Correct the UPRN or leave it out.",
-            row.where(column),
-            WARNING,
-        )
-        self.v.keep(column, value, row.where(column), "not a UPRN")
-        return None
 
     def relation(self, row: Row) -> None:
         other = row.get("DIM_RELATED_PERSON_ID")
@@ -1205,7 +1353,7 @@ class _Child:
         alert: dict[str, Any] = {
             "id": row.get("FACT_WARNING_ID"),
             "type": kind,
-            "summary": row.get("WARNING_DESC") or _ALERT_SUMMARIES[kind],
+            "summary": row.get("WARNING_DESC") or ALERT_SUMMARIES[kind],
             "details": row.get("WARNING_DETAILS"),
             "start_date": self.date(row, "START_DTTM"),
             "end_date": self.date(row, "END_DTTM"),
@@ -1220,23 +1368,6 @@ class _Child:
             alert[key] = [other]
         self.rest(row)
         self.alerts.append({k: v for k, v in alert.items() if v is not None})
-
-    def protect_addresses(self) -> None:
-        withheld: list[str] = []
-        for alert in self.alerts:
-            for other in alert.get("not_to_be_disclosed_to", []):
-                if other not in withheld:
-                    withheld.append(other)
-        confidential = [a for a in self.child["addresses"] if a.get("confidential")]
-        for address in confidential:
-            address["not_to_be_disclosed_to"] = list(withheld)
-        if confidential and not any(a["type"] == "do_not_disclose_address" for a in self.alerts):
-            self.alerts.append(
-                {
-                    "type": "do_not_disclose_address",
-                    "summary": "The child has a confidential address: do not disclose it.",
-                }
-            )
 
     # -- social care history ---------------------------------------------------------------
 
@@ -1280,7 +1411,7 @@ class _Child:
                 e
                 for e in self.episodes
                 if e["referral_date"] is not None
-                and _within(when, e["referral_date"], e["closure_date"])
+                and within(when, e["referral_date"], e["closure_date"])
             ]
             if open_then:
                 return max(open_then, key=lambda e: e["referral_date"])
@@ -1364,7 +1495,7 @@ class _Child:
         worker = row.get("DIM_WORKER_ID")
         kind = row.get("DIM_LOOKUP_INVOLVEMENT_TYPE_CODE")
         key = (kind or "").upper()
-        role = self.adapter.codes["involvement_role"].get(key)
+        role = self.adapter.codes["professional_role"].get(key)
         agency: str | None = None
         if key in self.adapter.codes["agency"] or role is None:
             # A type known as a role only says nothing about the agency; any other is reported.
@@ -1411,12 +1542,22 @@ class _Child:
 
     def casenote(self, row: Row) -> None:
         when = self.date(row, "EVENT_DTTM")
-        category = self.code(row, "DIM_LOOKUP_CASNT_TYPE_ID_CODE", "chronology_category", WARNING)
         text = row.get("CASENOTE_DESC")
         if when is None:
-            self.rest(row, "a case note without a date", frozenset({"DIM_PERSON_ID"}))
+            self.warn(
+                "case-note-date-missing",
+                "A case note has no date, so it cannot join the chronology; it is kept unmapped.",
+                "Give the case note its EVENT_DTTM.",
+                row,
+                "EVENT_DTTM",
+            )
+            # A date that could not be read is kept already, with its problem.
+            self.rest(row, "a case note without a date", frozenset({"DIM_PERSON_ID", "EVENT_DTTM"}))
             return
-        category = category or "other"
+        category = (
+            self.code(row, "DIM_LOOKUP_CASNT_TYPE_ID_CODE", "chronology_category", WARNING)
+            or "other"
+        )
         title = row.get("CASENOTE_TITLE") or (text or "").split("\n")[0][:200].strip()
         entry = {
             "date": when,
@@ -1424,7 +1565,6 @@ class _Child:
             "summary": title or category.replace("_", " ").capitalize(),
             "details": text,
             "recorded_by": row.get("CREATED_BY_NAME"),
-            "source": SYSTEM,
         }
         self.rest(row)
         self.chronology.append({k: v for k, v in entry.items() if v is not None})

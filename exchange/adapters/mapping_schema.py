@@ -89,12 +89,14 @@ class _Part(BaseModel):
 
 
 class ColumnMapping(_Part):
-    """Where one column's values go, and how they are read."""
+    """Place one column's values go, and how they are read."""
 
     to: Annotated[
         list[Annotated[str, Field(min_length=1)]],
         BeforeValidator(_as_list),
-        Field(min_length=1, description="Canonical target path(s), e.g. child.names[official].given."),
+        Field(
+            min_length=1, description="Canonical target path(s), e.g. child.names[official].given."
+        ),
     ]
     values: dict[Name, Annotated[str | None, BeforeValidator(_as_text)]] | None = Field(
         default=None,
@@ -102,9 +104,7 @@ class ColumnMapping(_Part):
         "code, kept unmapped without a problem). With a map, values not in it are reported.",
     )
     dates: DateFormats | None = None
-    optional: bool = Field(
-        default=False, description="The column may be absent from the export."
-    )
+    optional: bool = Field(default=False, description="The column may be absent from the export.")
 
 
 Column = Annotated[ColumnMapping, BeforeValidator(_column_shorthand)]
@@ -157,9 +157,11 @@ class FileMapping(_Part):
 class MappingFile(_Part):
     """A mapping file: another system's CSV export described for the ``mapping`` adapter."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, title="Exchange mapping file")
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, title="Exchange mapping file"
+    )
 
-    version: Annotated[Literal["1"], BeforeValidator(_as_text)] = MAPPING_VERSION
+    version: Annotated[Literal["1"], BeforeValidator(_as_text)] = "1"
     description: str | None = None
     system: str | None = Field(default=None, description="The source system, for provenance.")
     source_authority: Annotated[str | None, BeforeValidator(_as_text)] = Field(
@@ -180,26 +182,63 @@ MAPPING_KEYS = frozenset(
 
 
 def mapping_json_schema() -> dict[str, Any]:
-    """JSON Schema of the mapping file, shorthands included, for editors (yaml-language-server)."""
+    """JSON Schema of the mapping file as written (shorthands, YAML numbers), for editors."""
     schema = MappingFile.model_json_schema()
     defs = schema["$defs"]
-    column = {"$ref": "#/$defs/ColumnMapping"}
-    path = {"type": "string", "description": "A canonical target path."}
-    defs["FileMapping"]["properties"]["columns"] = {
-        "type": "object",
-        "title": "Columns",
-        "description": "Column name -> target path, list of paths, or a column mapping.",
-        "additionalProperties": {"anyOf": [path, {"type": "array", "items": path}, column]},
+    column, file, top = (
+        defs["ColumnMapping"]["properties"],
+        defs["FileMapping"]["properties"],
+        schema["properties"],
+    )
+    defs["TargetPath"] = {
+        "type": "string",
+        "pattern": r"^[A-Za-z_]\w*(\[[^\[\]]*\])?(\.[A-Za-z_]\w*(\[[^\[\]]*\])?)*$",
+        "description": "A canonical target path (docs/mapping-files.md lists them).",
+        "examples": [f.path for f in canonical_fields()],
     }
-    join = defs["FileMapping"]["properties"]["join"]
-    join["anyOf"] = [{"type": "string", "description": "Column naming the child."}] + join["anyOf"]
+    path = {"$ref": "#/$defs/TargetPath"}
+    paths = {"anyOf": [path, {"type": "array", "items": path, "minItems": 1}]}
+    # YAML reads 6, true and 1 as numbers and booleans; the adapter reads them as written.
+    scalar = {"type": ["string", "number", "boolean"]}
+    formats = {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": "'auto' or strptime formats such as '%d/%m/%Y', tried in order.",
+    }
+    column["to"] = paths | {"description": "Canonical target path(s)."}
+    column["values"] = {
+        "type": "object",
+        "description": column["values"]["description"],
+        "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+    }
+    for where in (column, file, top):
+        where["dates"] = formats
+    file["columns"] = {
+        "type": "object",
+        "description": "Column name -> target path, list of paths, or a column mapping.",
+        "additionalProperties": {"anyOf": [*paths["anyOf"], {"$ref": "#/$defs/ColumnMapping"}]},
+    }
+    file["join"] = {
+        "anyOf": [
+            {"type": "string", "description": "The column naming the child."},
+            {"$ref": "#/$defs/JoinMapping"},
+        ]
+    }
+    file["exclude"]["additionalProperties"] = {
+        "anyOf": [{"const": "filled"}, {"type": "array", "items": scalar}]
+    }
+    for where in (file, top):
+        where["constants"]["additionalProperties"] = scalar
+        where["constants"]["propertyNames"] = path
+    top["version"] = {"enum": ["1", 1], "default": 1}
+    top["source_authority"] = {"type": ["string", "integer"], "description": "DfE or GSS code."}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://exchange.example/schemas/mapping-file.v1.json"
     return schema
 
 
 # --- reading the YAML with its lines --------------------------------------------------------
 
-Where = tuple[str, ...]
+Place = tuple[str, ...]
 """A place in the mapping file: the keys from the top, e.g. ('files', 'CLIENTS', 'columns')."""
 
 
@@ -208,10 +247,10 @@ class MappingText:
     """A mapping file read into plain data, with the line of each key."""
 
     data: Any
-    lines: dict[Where, int] = field(default_factory=dict)
-    duplicates: list[tuple[Where, int, int]] = field(default_factory=list)
+    lines: dict[Place, int] = field(default_factory=dict)
+    duplicates: list[tuple[Place, int, int]] = field(default_factory=list)
 
-    def line(self, where: Where) -> int | None:
+    def line(self, where: Place) -> int | None:
         """The line of the deepest part of ``where`` that the file has."""
         for end in range(len(where), -1, -1):
             found = self.lines.get(where[:end])
@@ -245,10 +284,25 @@ def load_mapping_text(text: str) -> MappingText:
     return found
 
 
-def _plain(node: yaml.Node, where: Where, found: MappingText) -> Any:
+def _plain(node: yaml.Node, where: Place, found: MappingText) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
+        pairs: list[tuple[yaml.Node, yaml.Node, bool]] = []
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *anchor` copies the anchored keys; keys written here win over them.
+                merged = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for source in merged:
+                    if isinstance(source, yaml.MappingNode):
+                        pairs.extend((k, v, True) for k, v in source.value)
+            else:
+                pairs.append((key_node, value_node, False))
+        explicit = {str(k.value) for k, _, inherited in pairs if not inherited}
+        for key_node, value_node, inherited in pairs:
+            if inherited and (str(key_node.value) in explicit or str(key_node.value) in out):
+                continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise MappingSyntaxError(
                     "a key must be a plain name, not a list or a mapping",
@@ -257,24 +311,24 @@ def _plain(node: yaml.Node, where: Where, found: MappingText) -> Any:
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
             if key in out:
-                found.duplicates.append((where + (key,), found.lines[where + (key,)], line))
-            found.lines[where + (key,)] = line
-            out[key] = _plain(value_node, where + (key,), found)
+                found.duplicates.append(((*where, key), found.lines[(*where, key)], line))
+            found.lines[(*where, key)] = line
+            out[key] = _plain(value_node, (*where, key), found)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
-            found.lines[where + (str(i),)] = item.start_mark.line + 1
-            items.append(_plain(item, where + (str(i),), found))
+            found.lines[(*where, str(i))] = item.start_mark.line + 1
+            items.append(_plain(item, (*where, str(i)), found))
         return items
     if node.tag == "tag:yaml.org,2002:null":
         return None
     return str(node.value)
 
 
-def validation_messages(exc: ValidationError) -> Iterator[tuple[Where, str, str]]:
+def validation_messages(exc: ValidationError) -> Iterator[tuple[Place, str, str]]:
     """(where, message, fix) for each error pydantic found in a mapping's structure."""
-    seen: set[tuple[Where, str]] = set()
+    seen: set[tuple[Place, str]] = set()
     for error in exc.errors():
         where = tuple(str(p) for p in error["loc"] if not _is_branch(p))
         kind = error["type"]
@@ -632,7 +686,9 @@ def parse_target(text: str) -> Target:
             steps.append(Step(implied, "leaf"))
         else:
             fields = ", ".join(
-                n for n in model.model_fields if n != KEY_FIELDS.get(model) or steps[-1].kind != "keyed"
+                n
+                for n in model.model_fields
+                if n != KEY_FIELDS.get(model) or steps[-1].kind != "keyed"
             )
             raise TargetError(
                 "target-invalid",
@@ -666,7 +722,9 @@ def _keyed(path: str, name: str, item: type[BaseModel], selector: str) -> Step:
     assert leaf.read_code is not None
     code = leaf.read_code(selector)
     if code is None:
-        near = difflib.get_close_matches(selector.lower(), leaf.codes, n=2, cutoff=0.5)
+        near = [c for c in leaf.codes if c.startswith(selector.lower())] or (
+            difflib.get_close_matches(selector.lower(), leaf.codes, n=2, cutoff=0.5)
+        )
         raise TargetError(
             "selector-unknown",
             f"{path!r}: {selector!r} is not a {key_field} of {name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Sequence
 
 from sqlalchemy import or_, select
@@ -58,10 +59,21 @@ def get_many(session: Session, gss_codes: Sequence[str]) -> list[AuthorityRow]:
     return [rows[c] for c in gss_codes if c in rows]
 
 
+_KNOWN: tuple[float, tuple[frozenset[str], frozenset[str]]] | None = None
+REGISTER_CACHE_SECONDS = 60.0
+
+
 def known_codes(session: Session) -> tuple[frozenset[str], frozenset[str]]:
-    """All GSS codes and all DfE codes in the registry."""
+    """All GSS codes and all DfE codes in the registry (read at most once a minute: the
+    register changes only when the database is upgraded)."""
+    global _KNOWN
+    now = time.monotonic()
+    if _KNOWN is not None and now - _KNOWN[0] < REGISTER_CACHE_SECONDS:
+        return _KNOWN[1]
     rows = session.execute(select(AuthorityRow.gss_code, AuthorityRow.dfe_code)).all()
-    return frozenset(r[0] for r in rows), frozenset(r[1] for r in rows if r[1])
+    codes = frozenset(r[0] for r in rows), frozenset(r[1] for r in rows if r[1])
+    _KNOWN = (now, codes)
+    return codes
 
 
 def sync_registry(session: Session, registry: AuthorityRegistry) -> int:

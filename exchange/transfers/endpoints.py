@@ -98,6 +98,16 @@ def _json(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _audit_last(session: Any, principal: Principal) -> None:
+    """Append the audit events of transfers created in this request, as the last writes."""
+    for transfer in session.info.pop("unaudited_transfers", []):
+        service.audit_sent(session, principal, transfer)
+
+
+def _created(session: Any, transfer: Any) -> None:
+    session.info.setdefault("unaudited_transfers", []).append(transfer)
+
+
 async def _idempotent(
     request: Request,
     principal: Principal,
@@ -122,6 +132,7 @@ async def _idempotent(
         idempotency.complete(
             session, claimed, status_code=status, body=body, transfer_id=transfer_id
         )
+        _audit_last(session, principal)
         headers = {"Location": f"/v1/transfers/{transfer_id}"} if transfer_id else None
         return _json(body, status, headers)
 
@@ -185,7 +196,9 @@ async def send_transfer(
             urgency=body.urgency,
             prepared=prepared,
             receiver=receiver,
+            audit=False,
         )
+        _created(db, transfer)
         out = transfer_out(db, transfer, now=utcnow(), with_problems=True)
         return 201, out.model_dump(mode="json"), transfer.id
 
@@ -643,7 +656,9 @@ async def send_batch(
         )
 
     def run() -> BatchOut:
-        return BatchOut(results=[_batch_item(session, principal, item) for item in body.items])
+        results = [_batch_item(session, principal, item) for item in body.items]
+        _audit_last(session, principal)
+        return BatchOut(results=results)
 
     return await run_in_threadpool(run)
 
@@ -683,6 +698,7 @@ def _batch_item(session: Any, principal: Principal, item: BatchItem) -> BatchRes
                 urgency=create.urgency,
                 prepared=prepared,
                 receiver=receiver,
+                audit=False,
             )
             out = transfer_out(session, transfer, now=utcnow(), with_problems=True)
             idempotency.complete(
@@ -692,7 +708,8 @@ def _batch_item(session: Any, principal: Principal, item: BatchItem) -> BatchRes
                 body=out.model_dump(mode="json"),
                 transfer_id=transfer.id,
             )
-            return BatchResult(idempotency_key=key, status=201, transfer=out)
+        _created(session, transfer)  # after the savepoint: a failed item leaves no event
+        return BatchResult(idempotency_key=key, status=201, transfer=out)
     except ExchangeError as exc:
         # The savepoint is rolled back: the item left nothing behind, its key stays free.
         problem = {

@@ -227,6 +227,7 @@ def create_transfer(
     prepared: PreparedRecords,
     receiver: AuthorityRow,
     supersedes: Transfer | None = None,
+    audit: bool = True,
 ) -> Transfer:
     """Store a new transfer: records sealed, clock set, the first transition and audit event."""
     assert principal.authority is not None
@@ -261,13 +262,11 @@ def create_transfer(
     if supersedes is not None:
         transfer.status = supersedes.status
     session.add(transfer)
-    refs: list[str] = []
     for position, record in enumerate(prepared.records, 1):
         blob = vault.seal(
             session, "record", record.model_dump_json(exclude_none=True).encode("utf-8")
         )
         child_refs = record_pseudonyms(record, principal.authority)
-        refs.extend(child_refs)
         session.add(
             TransferChild(
                 transfer_id=transfer.id,
@@ -293,18 +292,29 @@ def create_transfer(
         )
     )
     session.flush()
+    session.refresh(transfer)
+    if audit:
+        audit_sent(session, principal, transfer)
+    return transfer
+
+
+def audit_sent(session: Session, principal: Principal, transfer: Transfer) -> None:
+    """The audit event of a transfer sent (or of an update sent).
+
+    Callers that still have work to do before committing call it last themselves
+    (``create_transfer(..., audit=False)``): appending to the chain locks its head until the
+    commit, so it should be the transaction's final write.
+    """
     record_event(
         session,
-        action="transfer.updated" if supersedes is not None else "transfer.sent",
+        action="transfer.updated" if transfer.supersedes_id else "transfer.sent",
         actor=principal.actor,
         transfer_id=transfer.id,
-        counterpart_authority=receiver.gss_code,
-        purpose=legal_basis,
-        child_refs=refs,
-        details={"children": len(prepared.records), "urgency": urgency.value},
+        counterpart_authority=transfer.to_authority,
+        purpose=transfer.legal_basis,
+        child_refs=child_refs(transfer),
+        details={"children": len(transfer.children), "urgency": transfer.urgency},
     )
-    session.refresh(transfer)
-    return transfer
 
 
 def _is_party(transfer: Transfer, principal: Principal) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 from sqlalchemy.orm import Session
 
@@ -22,14 +23,23 @@ from exchange.transfers.schemas import (
 )
 from exchange.transfers.service import clock_start
 
+_BRIEFS: dict[str, tuple[float, AuthorityBrief]] = {}
+
 
 def _brief(session: Session, gss: str, cache: dict[str, AuthorityBrief]) -> AuthorityBrief:
-    if gss not in cache:
+    if gss in cache:
+        return cache[gss]
+    now = time.monotonic()
+    held = _BRIEFS.get(gss)
+    if held is None or now - held[0] > authorities.REGISTER_CACHE_SECONDS:
         row = authorities.get_authority(session, gss)
-        cache[gss] = AuthorityBrief(
+        brief = AuthorityBrief(
             gss_code=gss, dfe_code=row.dfe_code if row else None, name=row.name if row else gss
         )
-    return cache[gss]
+        held = (now, brief)
+        _BRIEFS[gss] = held
+    cache[gss] = held[1]
+    return held[1]
 
 
 def transfer_out(
