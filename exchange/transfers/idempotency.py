@@ -126,10 +126,9 @@ def complete(
     transfer_id: str | None,
 ) -> None:
     """Store the response so a repeat replays it (sealed: it may quote record values)."""
-    blob = seal(session, "idempotent-response", json.dumps(body).encode("utf-8"))
-    session.flush()
+    blob = seal(session, "idempotent-response", json.dumps(body).encode("utf-8"), flush=False)
     row.status_code = status_code
-    row.response_blob_id = blob.id
+    row.response_blob = blob
     row.transfer_id = transfer_id
 
 

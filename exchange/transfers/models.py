@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exchange.db.base import Base
 from exchange.db.types import IdColumn, UTCDateTime, new_id, utcnow
+from exchange.vault.models import Blob
 
 
 class Transfer(Base):
@@ -79,6 +80,7 @@ class TransferChild(Base):
     problems_json: Mapped[str] = mapped_column(Text, default="[]")
 
     transfer: Mapped[Transfer] = relationship(back_populates="children")
+    record_blob: Mapped[Blob | None] = relationship(lazy="raise")
 
 
 class TransferTransition(Base):
@@ -147,6 +149,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    response_blob: Mapped[Blob | None] = relationship(lazy="raise")
     transfer_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

@@ -262,21 +262,22 @@ def create_transfer(
     if supersedes is not None:
         transfer.status = supersedes.status
     session.add(transfer)
+    warnings = json.dumps([p.model_dump(mode="json", exclude_none=True) for p in prepared.warnings])
     for position, record in enumerate(prepared.records, 1):
         blob = vault.seal(
-            session, "record", record.model_dump_json(exclude_none=True).encode("utf-8")
+            session,
+            "record",
+            record.model_dump_json(exclude_none=True).encode("utf-8"),
+            flush=False,
         )
         child_refs = record_pseudonyms(record, principal.authority)
-        session.add(
+        transfer.children.append(
             TransferChild(
-                transfer_id=transfer.id,
                 position=position,
-                record_blob_id=blob.id,
+                record_blob=blob,
                 nhs_ref=next((r for r in child_refs if r.startswith("nhs:")), None),
                 la_child_ref=next((r for r in child_refs if r.startswith("la:")), None),
-                problems_json=json.dumps(
-                    [p.model_dump(mode="json", exclude_none=True) for p in prepared.warnings]
-                ),
+                problems_json=warnings,
             )
         )
     session.add(
@@ -292,7 +293,6 @@ def create_transfer(
         )
     )
     session.flush()
-    session.refresh(transfer)
     if audit:
         audit_sent(session, principal, transfer)
     return transfer

@@ -16,8 +16,16 @@ def _context(blob: Blob) -> bytes:
     return f"{blob.purpose}:{blob.id}".encode()
 
 
-def seal(session: Session, purpose: str, plaintext: bytes, keyring: Keyring | None = None) -> Blob:
-    """Store ``plaintext`` sealed under its own data key; returns the (flushed) blob."""
+def seal(
+    session: Session,
+    purpose: str,
+    plaintext: bytes,
+    keyring: Keyring | None = None,
+    *,
+    flush: bool = True,
+) -> Blob:
+    """Store ``plaintext`` sealed under its own data key; returns the blob (flushed unless the
+    caller links it through an ORM relationship, which orders the inserts itself)."""
     ring = keyring or get_keyring()
     blob = Blob(id=new_id(), purpose=purpose, size_bytes=len(plaintext))
     sealed = ring.seal(plaintext, _context(blob))
@@ -27,9 +35,9 @@ def seal(session: Session, purpose: str, plaintext: bytes, keyring: Keyring | No
         sealed.ciphertext,
     )
     session.add(blob)
-    # Rows that point at the blob carry only its id (no ORM relationship), so the blob is
-    # written now: the flush order cannot then put them first.
-    session.flush()
+    if flush:
+        # Rows that point at the blob by id alone must not be inserted before it.
+        session.flush()
     return blob
 
 
