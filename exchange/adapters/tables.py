@@ -30,7 +30,6 @@ from exchange.canonical import Problem, Severity
 from exchange.canonical.model import SourceLocation
 
 NULLS = frozenset({"", "NULL", "null"})
-csv.field_size_limit(10 * 1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +101,16 @@ class TableSet:
 
     def __enter__(self) -> TableSet:
         self._dir = tempfile.TemporaryDirectory(prefix="exchange-tables-")
-        self._db = sqlite3.connect(Path(self._dir.name) / "rows.db")
-        self._db.execute(
-            "CREATE TABLE rows (tbl TEXT, person TEXT, file TEXT, n INTEGER, cells TEXT)"
-        )
-        self._load()
-        self._db.execute("CREATE INDEX rows_by_person ON rows (tbl, person, n)")
+        try:
+            self._db = sqlite3.connect(Path(self._dir.name) / "rows.db")
+            self._db.execute(
+                "CREATE TABLE rows (tbl TEXT, person TEXT, file TEXT, n INTEGER, cells TEXT)"
+            )
+            self._load()
+            self._db.execute("CREATE INDEX rows_by_person ON rows (tbl, person, n)")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -143,7 +146,15 @@ class TableSet:
                 self._load_file(spec, found, "utf-8-sig")
             except UnicodeDecodeError:
                 self.db.execute("DELETE FROM rows WHERE tbl = ?", (name,))
-                self._load_file(spec, found, "cp1252")
+                try:
+                    self._load_file(spec, found, "cp1252")
+                except UnicodeDecodeError as exc:
+                    raise fatal(
+                        "file-undecodable",
+                        f"{found.name} is neither UTF-8 nor Windows-1252 (byte {exc.start}).",
+                        "Export the table again as UTF-8 CSV.",
+                        SourceLocation(file=found.name),
+                    ) from exc
         self.db.commit()
 
     def _load_file(self, spec: TableSpec, file: SourceFile, encoding: str) -> None:

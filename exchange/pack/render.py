@@ -44,7 +44,7 @@ def build_pack(
     )
 
 
-def family_diagram(child_name: str, people: list[PersonView]) -> str:
+def family_diagram(child_name: str, people: list[PersonView], index: int = 1) -> str:
     """A small SVG: parents and carers above the child, siblings and others beside; solid lines
     for people the child lives with."""
     if not people:
@@ -54,15 +54,14 @@ def family_diagram(child_name: str, people: list[PersonView]) -> str:
     width = max(len(above), len(beside), 1) * 170 + 40
     box_w, box_h = 150, 46
     parts = [
-        f'<svg class="family-diagram" role="img" aria-labelledby="fd-title" viewBox="0 0 {width} 230" width="{width}" height="230" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="fd-title">Family diagram: {html.escape(child_name)} and {len(people)} related people</title>',
+        f'<svg class="family-diagram" role="img" aria-labelledby="c{index}-fd-title" viewBox="0 0 {width} 230" width="{width}" height="230" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="c{index}-fd-title">Family diagram: {html.escape(child_name)} and {len(people)} related people</title>',
     ]
     cx, cy = width / 2, 115
     rows = [(above, 10), (beside, 175)]
     for group, y in rows:
-        step = width / (len(group) + 1) if group else 0
         for i, person in enumerate(group, 1):
-            x = step * i
+            x = cx + (i - (len(group) + 1) / 2) * 170
             dash = "" if person.lives_with_child else ' stroke-dasharray="6 4"'
             parts.append(
                 f'<line x1="{x:.0f}" y1="{y + box_h / 2:.0f}" x2="{cx:.0f}" y2="{cy:.0f}" stroke="#484949" stroke-width="2"{dash}/>'
@@ -86,7 +85,7 @@ def family_diagram(child_name: str, people: list[PersonView]) -> str:
 
 def render_html(pack: Pack) -> str:
     """The pack as a standalone HTML page."""
-    diagrams = [family_diagram(c.name, c.people) for c in pack.children]
+    diagrams = [family_diagram(c.name, c.people, i) for i, c in enumerate(pack.children, 1)]
     return _env.get_template("pack.html").render(pack=pack, css=_CSS, diagrams=diagrams)
 
 

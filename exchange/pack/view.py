@@ -36,6 +36,39 @@ CATEGORY_MEANINGS = {
     CategoryOfAbuse.EMOTIONAL: "Emotional abuse",
     CategoryOfAbuse.MULTIPLE: "Multiple",
 }
+# ISO 639 codes most often recorded in English children's services; others are shown as given.
+LANGUAGES = {
+    "en": "English",
+    "eng": "English",
+    "cy": "Welsh",
+    "pl": "Polish",
+    "pol": "Polish",
+    "ro": "Romanian",
+    "ur": "Urdu",
+    "pa": "Punjabi",
+    "bn": "Bengali",
+    "ar": "Arabic",
+    "so": "Somali",
+    "ti": "Tigrinya",
+    "ps": "Pashto",
+    "fa": "Persian",
+    "ku": "Kurdish",
+    "tr": "Turkish",
+    "pt": "Portuguese",
+    "es": "Spanish",
+    "fr": "French",
+    "lt": "Lithuanian",
+    "gu": "Gujarati",
+    "ta": "Tamil",
+    "zh": "Chinese",
+    "yue": "Cantonese",
+    "bg": "Bulgarian",
+    "uk": "Ukrainian",
+    "ru": "Russian",
+    "sq": "Albanian",
+    "am": "Amharic",
+    "bsl": "British Sign Language",
+}
 SEVERITY_ORDER = {AlertSeverity.HIGH: 0, AlertSeverity.MEDIUM: 1, AlertSeverity.LOW: 2}
 IDENTIFIER_LABELS = {
     IdentifierSystem.NHS_NUMBER: "NHS number",
@@ -124,6 +157,7 @@ class ChildPack:
     other_names: list[str]
     age: str
     born: str
+    home_heading: str
     sex: str
     ethnicity: str
     languages: list[str]
@@ -302,6 +336,7 @@ def child_pack(record: ChildRecord, *, today: dt.date, viewer: str | None = None
             _alert(a, people)
             for a in person.alerts
             if not _hidden_from(viewer, a.not_to_be_disclosed_to, False)
+            and not (a.end_date and a.end_date < today)
         ]
         person_views.append(_person(person, person_alerts))
 
@@ -380,8 +415,12 @@ def child_pack(record: ChildRecord, *, today: dt.date, viewer: str | None = None
         name=name_of(c.names),
         other_names=[name_of([n]) for n in c.names if n.use in ("alias", "previous")],
         age=age_text(c.birth_date, c.expected_birth_date, today),
-        born=long_date(c.birth_date)
-        or (f"due {long_date(c.expected_birth_date)}" if c.expected_birth_date else "not known"),
+        born=f"born {long_date(c.birth_date)}" if c.birth_date else "",
+        home_heading=(
+            f"Where {name_of(c.names).split(' ')[0]} lives now"
+            if c.birth_date and c.names
+            else "Where the family lives now"
+        ),
         sex={"M": "Male", "F": "Female", "U": "Not known"}.get(c.sex or "", "Not recorded"),
         ethnicity=ETHNICITY_MEANINGS[Ethnicity(c.ethnicity)] if c.ethnicity else "Not recorded",
         languages=[

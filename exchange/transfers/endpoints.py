@@ -762,7 +762,9 @@ def get_pack(
 
     wanted = format or ("pdf" if "application/pdf" in request.headers.get("accept", "") else "html")
     transfer = service.load(session, principal, transfer_id)
-    records = service.read_records(session, principal, transfer, f"pack-{wanted}")
+    records = service.read_records(
+        session, principal, transfer, f"pack-{wanted}", for_person=for_person
+    )
     now = utcnow()
     out = transfer_out(session, transfer, now=now)
     facts = TransferFacts(

@@ -511,7 +511,12 @@ def supersede(
 
 
 def read_records(
-    session: Session, principal: Principal, transfer: Transfer, fmt: str
+    session: Session,
+    principal: Principal,
+    transfer: Transfer,
+    fmt: str,
+    *,
+    for_person: str | None = None,
 ) -> list[ChildRecord]:
     """The transfer's records (a read of case content: audited)."""
     if transfer.content_purged_at is not None:
@@ -535,7 +540,7 @@ def read_records(
         if principal.authority == transfer.from_authority
         else transfer.from_authority,
         child_refs=child_refs(transfer),
-        details={"format": fmt},
+        details={"format": fmt, **({"for_person": for_person} if for_person else {})},
     )
     return records
 
