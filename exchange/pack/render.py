@@ -52,9 +52,10 @@ def family_diagram(child_name: str, people: list[PersonView], index: int = 1) ->
     above = [p for p in people if p.relationship in PARENTS]
     beside = [p for p in people if p.relationship not in PARENTS]
     width = max(len(above), len(beside), 1) * 170 + 40
+    height = 230 if beside else 150
     box_w, box_h = 150, 46
     parts = [
-        f'<svg class="family-diagram" role="img" aria-labelledby="c{index}-fd-title" viewBox="0 0 {width} 230" width="{width}" height="230" xmlns="http://www.w3.org/2000/svg">',
+        f'<svg class="family-diagram" role="img" aria-labelledby="c{index}-fd-title" viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="c{index}-fd-title">Family diagram: {html.escape(child_name)} and {len(people)} related people</title>',
     ]
     cx, cy = width / 2, 115

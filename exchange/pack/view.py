@@ -424,7 +424,8 @@ def child_pack(record: ChildRecord, *, today: dt.date, viewer: str | None = None
         sex={"M": "Male", "F": "Female", "U": "Not known"}.get(c.sex or "", "Not recorded"),
         ethnicity=ETHNICITY_MEANINGS[Ethnicity(c.ethnicity)] if c.ethnicity else "Not recorded",
         languages=[
-            lang.code + (" (interpreter needed)" if lang.interpreter_needed else "")
+            LANGUAGES.get(lang.code.lower(), lang.code)
+            + (" (interpreter needed)" if lang.interpreter_needed else "")
             for lang in c.languages
         ],
         disabilities=[DISABILITY_MEANINGS[Disability(d)] for d in c.disabilities if d != "NONE"],
