@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,18 +40,40 @@ def list_adapters() -> None:
     Console().print(table)
 
 
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Mapping file for --adapter mapping."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True, dir_okay=False, help="Vendor adapter configuration (code maps, renames)."
+    ),
+]
+AuthorityOption = Annotated[
+    str | None,
+    typer.Option(help="The sending authority (DfE or GSS code), for exports that do not say."),
+]
+
+
+def _options(**given: Any) -> dict[str, Any]:
+    """The adapter options the user gave (those left out keep the adapter's defaults)."""
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def _adapter(name: str, **options: Any) -> Adapter:
     try:
         cls = get_adapter(name)
     except UnknownAdapter as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        given = ", ".join(f"--{o}" for o in options)
-        console.print(f"[red]The {name} adapter takes no {given} option.[/]")
-        raise typer.Exit(2) from exc
+    unknown = [o for o in options if o not in inspect.signature(cls).parameters]
+    if unknown:
+        console.print(
+            f"[red]The {name} adapter takes no {', '.join('--' + o.replace('_', '-') for o in unknown)}.[/]"
+        )
+        raise typer.Exit(2)
+    return cls(**options)
 
 
 @contextlib.contextmanager
@@ -184,10 +207,9 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option(help="Warnings count as errors for the exit code.")
         ] = False,
-        mapping: Annotated[
-            Path | None,
-            typer.Option(exists=True, dir_okay=False, help="Mapping file for --adapter mapping."),
-        ] = None,
+        mapping: MappingOption = None,
+        config: ConfigOption = None,
+        source_authority: AuthorityOption = None,
     ) -> None:
         """Convert an export: JSON Lines of canonical records (or another format) and a problems report.
 
@@ -206,7 +228,7 @@ def register(app: typer.Typer) -> None:
             out_path=out,
             problems_path=problems or default,
             strict=strict,
-            options={"mapping": mapping} if mapping else None,
+            options=_options(mapping=mapping, config=config, source_authority=source_authority),
         )
 
     @app.command("validate")
@@ -221,10 +243,9 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option(help="Warnings count as errors for the exit code.")
         ] = False,
-        mapping: Annotated[
-            Path | None,
-            typer.Option(exists=True, dir_okay=False, help="Mapping file for --adapter mapping."),
-        ] = None,
+        mapping: MappingOption = None,
+        config: ConfigOption = None,
+        source_authority: AuthorityOption = None,
     ) -> None:
         """Check an export before a transfer: the same reading and report as convert, no output.
 
@@ -238,7 +259,7 @@ def register(app: typer.Typer) -> None:
             out_path=None,
             problems_path=problems or default,
             strict=strict,
-            options={"mapping": mapping} if mapping else None,
+            options=_options(mapping=mapping, config=config, source_authority=source_authority),
         )
 
     from exchange.cli_mapping import register as register_mapping

@@ -97,9 +97,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from exchange.adapters.base import Adapter, ReadResult, Source, fatal, problem
+
+# The helpers for vendor tables (row reading, configuration, opening) were written with the
+# Eclipse adapter; they are shared here rather than copied, until tables.py offers them.
 from exchange.adapters.eclipse import (
     DEFAULT_AGENCIES,
     DEFAULT_CLOSURES,
@@ -107,8 +110,9 @@ from exchange.adapters.eclipse import (
     DEFAULT_NEEDS,
     DEFAULT_SOURCES,
     Cells,
-    ConfigModel,
+    VendorConfig,
     add_identifier,
+    code_map,
     extra_columns,
     listing,
     load_config,
@@ -236,11 +240,9 @@ _MONTHS = {
 # --- configuration --------------------------------------------------------------------------
 
 
-class AzeusConfig(ConfigModel):
+class AzeusConfig(VendorConfig):
     """An authority's Azeus configuration; everything is optional and adds to the defaults."""
 
-    date_formats: list[str] = Field(default_factory=list)
-    renames: dict[str, dict[str, str]] = Field(default_factory=dict)
     genders: dict[str, Sex] = Field(default_factory=dict)
     ethnicity: dict[str, Ethnicity] = Field(default_factory=dict)
     id_types: dict[str, IdentifierSystem] = Field(default_factory=dict)
@@ -254,19 +256,6 @@ class AzeusConfig(ConfigModel):
     note_types: dict[str, ChronologyCategory] = Field(default_factory=dict)
     alert_types: dict[str, AlertType] = Field(default_factory=dict)
     professional_agencies: dict[str, AgencyType] = Field(default_factory=dict)
-
-    @field_validator("date_formats")
-    @classmethod
-    def _formats_work(cls, formats: list[str]) -> list[str]:
-        sample = dt.datetime(2001, 2, 3, 4, 5, 6)
-        for fmt in formats:
-            try:
-                dt.datetime.strptime(sample.strftime(fmt), fmt)
-            except ValueError as exc:
-                raise ValueError(f"{fmt!r} is not a date format ({exc})") from exc
-            if "%d" not in fmt and "%j" not in fmt:
-                raise ValueError(f"{fmt!r} has no day (%d)")
-        return formats
 
 
 DEFAULT_GENDERS = {**SEX_ALIASES, "I": "U", "N": "U", "NK": "U"}
@@ -382,32 +371,26 @@ class _Settings:
     agencies: dict[str, str]
 
 
-def _codes(defaults: dict[str, str], custom: dict[str, Any]) -> dict[str, str]:
-    merged = {k.strip().upper(): v for k, v in defaults.items()}
-    merged.update({k.strip().upper(): str(getattr(v, "value", v)) for k, v in custom.items()})
-    return merged
-
-
 def settings_of(config: AzeusConfig) -> _Settings:
     """The configuration laid over the defaults."""
     return _Settings(
         formats=tuple(config.date_formats),
         renames=config.renames,
-        genders=_codes(DEFAULT_GENDERS, config.genders),
-        ethnicity=_codes(DEFAULT_ETHNICITY, config.ethnicity),
-        id_types=_codes(DEFAULT_ID_TYPES, config.id_types),
-        relationships=_codes(DEFAULT_RELATIONSHIPS, config.relationships),
+        genders=code_map(DEFAULT_GENDERS, config.genders),
+        ethnicity=code_map(DEFAULT_ETHNICITY, config.ethnicity),
+        id_types=code_map(DEFAULT_ID_TYPES, config.id_types),
+        relationships=code_map(DEFAULT_RELATIONSHIPS, config.relationships),
         duplicates=frozenset(
             d.strip().upper() for d in (*DEFAULT_DUPLICATES, *config.duplicate_relationships)
         ),
-        referral_sources=_codes(DEFAULT_AZEUS_SOURCES, config.referral_sources),
-        primary_needs=_codes(DEFAULT_NEEDS, config.primary_needs),
-        closure_reasons=_codes(DEFAULT_CLOSURES, config.closure_reasons),
-        categories=_codes(DEFAULT_CATEGORIES, config.categories),
-        conference_types=_codes(DEFAULT_AZEUS_CONFERENCE_TYPES, config.conference_types),
-        note_types=_codes(DEFAULT_NOTE_TYPES, config.note_types),
-        alert_types=_codes(DEFAULT_ALERT_TYPES, config.alert_types),
-        agencies=_codes(DEFAULT_AGENCIES, config.professional_agencies),
+        referral_sources=code_map(DEFAULT_AZEUS_SOURCES, config.referral_sources),
+        primary_needs=code_map(DEFAULT_NEEDS, config.primary_needs),
+        closure_reasons=code_map(DEFAULT_CLOSURES, config.closure_reasons),
+        categories=code_map(DEFAULT_CATEGORIES, config.categories),
+        conference_types=code_map(DEFAULT_AZEUS_CONFERENCE_TYPES, config.conference_types),
+        note_types=code_map(DEFAULT_NOTE_TYPES, config.note_types),
+        alert_types=code_map(DEFAULT_ALERT_TYPES, config.alert_types),
+        agencies=code_map(DEFAULT_AGENCIES, config.professional_agencies),
     )
 
 

@@ -353,11 +353,33 @@ class ClassificationConfig(ConfigModel):
         return self
 
 
-class EclipseConfig(ConfigModel):
+class VendorConfig(ConfigModel):
+    """What every vendor configuration has: date formats and column renames."""
+
+    date_formats: list[str] = Field(
+        default_factory=list, description="strptime formats tried before the built-in ones."
+    )
+    renames: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="table -> {the file's column: the table's column}"
+    )
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_work(cls, formats: list[str]) -> list[str]:
+        sample = dt.datetime(2001, 2, 3, 4, 5, 6)
+        for fmt in formats:
+            try:
+                dt.datetime.strptime(sample.strftime(fmt), fmt)
+            except ValueError as exc:
+                raise ValueError(f"{fmt!r} is not a date format ({exc})") from exc
+            if "%d" not in fmt and "%j" not in fmt:
+                raise ValueError(f"{fmt!r} has no day (%d)")
+        return formats
+
+
+class EclipseConfig(VendorConfig):
     """An authority's Eclipse configuration; everything is optional and adds to the defaults."""
 
-    date_formats: list[str] = Field(default_factory=list)
-    renames: dict[str, dict[str, str]] = Field(default_factory=dict)
     sex: dict[str, Sex] = Field(default_factory=dict)
     gender: dict[str, Sex] = Field(default_factory=dict)
     ethnicity: dict[str, Ethnicity] = Field(default_factory=dict)
@@ -376,19 +398,6 @@ class EclipseConfig(ConfigModel):
     legal_statuses: dict[str, LegalStatus] = Field(default_factory=dict)
     professional_agencies: dict[str, AgencyType] = Field(default_factory=dict)
     lead_worker_codes: list[str] = Field(default_factory=list)
-
-    @field_validator("date_formats")
-    @classmethod
-    def _formats_work(cls, formats: list[str]) -> list[str]:
-        sample = dt.datetime(2001, 2, 3, 4, 5, 6)
-        for fmt in formats:
-            try:
-                dt.datetime.strptime(sample.strftime(fmt), fmt)
-            except ValueError as exc:
-                raise ValueError(f"{fmt!r} is not a date format ({exc})") from exc
-            if "%d" not in fmt and "%j" not in fmt:
-                raise ValueError(f"{fmt!r} has no day (%d)")
-        return formats
 
 
 DEFAULT_SEX = {**SEX_ALIASES, "NOT KNOWN": "U", "NOT SPECIFIED": "U"}
@@ -677,7 +686,8 @@ class _Settings:
     lead_codes: frozenset[str]
 
 
-def _codes(defaults: Mapping[str, str], custom: Mapping[str, Any]) -> dict[str, str]:
+def code_map(defaults: Mapping[str, str], custom: Mapping[str, Any]) -> dict[str, str]:
+    """A code map: the defaults, then the configuration's entries, keyed in upper case."""
     merged = {k.strip().upper(): v for k, v in defaults.items()}
     merged.update({k.strip().upper(): str(getattr(v, "value", v)) for k, v in custom.items()})
     return merged
@@ -699,12 +709,12 @@ def settings_of(config: EclipseConfig) -> _Settings:
     return _Settings(
         formats=tuple(config.date_formats),
         renames=config.renames,
-        sex=_codes(DEFAULT_SEX, config.sex),
-        gender=_codes(DEFAULT_GENDER, config.gender),
-        ethnicity=_codes(DEFAULT_ETHNICITY, config.ethnicity),
-        reference_types=_codes(DEFAULT_REFERENCE_TYPES, config.reference_types),
-        relationships=_codes(DEFAULT_RELATIONSHIPS, config.relationships),
-        relationships_reversed=_codes(
+        sex=code_map(DEFAULT_SEX, config.sex),
+        gender=code_map(DEFAULT_GENDER, config.gender),
+        ethnicity=code_map(DEFAULT_ETHNICITY, config.ethnicity),
+        reference_types=code_map(DEFAULT_REFERENCE_TYPES, config.reference_types),
+        relationships=code_map(DEFAULT_RELATIONSHIPS, config.relationships),
+        relationships_reversed=code_map(
             DEFAULT_RELATIONSHIPS_REVERSED, config.relationships_reversed
         ),
         duplicates=_words(DEFAULT_DUPLICATES, config.duplicate_relationships),
@@ -712,12 +722,12 @@ def settings_of(config: EclipseConfig) -> _Settings:
         forms=forms,
         complete_states=_words(DEFAULT_COMPLETE_STATES, config.complete_states),
         deleted_states=_words(DEFAULT_DELETED_STATES, config.deleted_states),
-        referral_sources=_codes(DEFAULT_SOURCES, config.referral_sources),
-        primary_needs=_codes(DEFAULT_NEEDS, config.primary_needs),
-        closure_reasons=_codes(DEFAULT_CLOSURES, config.closure_reasons),
-        conference_types=_codes(DEFAULT_CONFERENCE_TYPES, config.conference_types),
-        legal_statuses=_codes(DEFAULT_LEGAL_STATUSES, config.legal_statuses),
-        agencies=_codes(DEFAULT_AGENCIES, config.professional_agencies),
+        referral_sources=code_map(DEFAULT_SOURCES, config.referral_sources),
+        primary_needs=code_map(DEFAULT_NEEDS, config.primary_needs),
+        closure_reasons=code_map(DEFAULT_CLOSURES, config.closure_reasons),
+        conference_types=code_map(DEFAULT_CONFERENCE_TYPES, config.conference_types),
+        legal_statuses=code_map(DEFAULT_LEGAL_STATUSES, config.legal_statuses),
+        agencies=code_map(DEFAULT_AGENCIES, config.professional_agencies),
         lead_codes=_words(DEFAULT_LEAD_CODES, config.lead_worker_codes),
     )
 

@@ -11,14 +11,16 @@ a field without a code list, a value map to a code the field does not have, a jo
 that is not described or has no key, a file with no columns, two columns filling the same
 field, a date format that cannot read a date, an item nothing gives a required field to, and
 YAML syntax. A mapping with errors converts nothing (fatal ``mapping-invalid``). Without a
-``mapping`` argument the adapter looks for ``mapping.yml`` (or ``.yaml``) among the export's files.
+``mapping`` argument the adapter looks for ``mapping.yml`` (or ``.yaml``) among the export's files
+(fatal ``mapping-missing`` when there is none), so an export sent over the API can carry it.
 
-**Joins, streaming.** Files are read once by :class:`~exchange.adapters.tables.TableSet` (UTF-8
-or Windows-1252, ``NULL`` and empty cells absent) into its scratch SQLite store, each row grouped
-by its join column: the person file by its id, a file joined to the person file by the column
-naming the child, a file joined to another file by the column naming that file's ``key``. Records
-are then built one child at a time, walking the join tree from the child's person row; memory
-holds one child. The rows read are marked in a scratch table next to the store, so rows that
+**Joins, streaming.** Files are read once by :class:`~exchange.adapters.tables.TableSet` into
+its scratch SQLite store (UTF-8 or Windows-1252, else fatal ``file-undecodable``; ``NULL`` and
+empty cells absent; a file the mapping needs but the export lacks is fatal ``table-missing``, a
+mapped column missing from its file ``columns-missing``), each row grouped by its join column:
+the person file by its id, a file joined to the person file by the column naming the child, a
+file joined to another file by the column naming that file's ``key``. Records are then built one
+child at a time, walking the join tree from the child's person row; memory holds one child. The rows read are marked in a scratch table next to the store, so rows that
 reached no child are reported afterwards (``join-value-missing``, ``join-not-found``,
 ``person-id-missing``) with all their values in the message.
 
@@ -42,8 +44,8 @@ in one ``rows-excluded`` warning; files the mapping does not name are not read
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import difflib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -105,7 +107,7 @@ class FilePlan:
     constants: tuple[tuple[Target, Any], ...]
     exclude: tuple[tuple[str, frozenset[str] | None], ...]
     children: list[str] = field(default_factory=list)
-    makes: tuple[tuple[str, tuple[Step, ...]], ...] = ()
+    makes: tuple[tuple[str, tuple[Step, ...], tuple[str, ...]], ...] = ()
 
     @property
     def table(self) -> str:
@@ -583,13 +585,13 @@ class _Checker:
         order = _topological(plans)
         for plan in order:
             inherited = self._made_above(plan, plans)
-            made: list[tuple[str, tuple[Step, ...]]] = []
+            made: list[tuple[str, tuple[Step, ...], tuple[str, ...]]] = []
             for _, target in writes[plan.table]:
                 for i, step in enumerate(target.node_steps):
                     prefix = target.prefix(i + 1)
-                    fresh = prefix not in inherited and prefix not in (m for m, _ in made)
+                    fresh = prefix not in inherited and prefix not in (m for m, _, _ in made)
                     if step.kind == "each" and fresh:
-                        made.append((prefix, target.steps[: i + 1]))
+                        made.append((prefix, target.steps[: i + 1], target.paths[: i + 1]))
             plan.makes = tuple(made)
             if plan.parent is not None:
                 plans[plan.parent].children.append(plan.table)
@@ -649,14 +651,14 @@ class _Checker:
         walk = plan
         while walk.parent is not None:
             walk = plans[walk.parent]
-            found.update(m for m, _ in walk.makes)
+            found.update(m for m, _, _ in walk.makes)
         return found
 
     @staticmethod
     def _maker(plan: FilePlan, prefix: str, plans: dict[str, FilePlan]) -> str:
         walk: FilePlan | None = plan
         while walk is not None:
-            if any(m == prefix for m, _ in walk.makes):
+            if any(m == prefix for m, _, _ in walk.makes):
                 return walk.table
             walk = plans[walk.parent] if walk.parent else None
         return plan.table
@@ -758,8 +760,6 @@ def _file_name(name: str) -> str:
 
 
 def _close(a: str, b: str) -> bool:
-    import difflib
-
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
 
 
@@ -892,12 +892,15 @@ class _Record:
             part.attach()
 
     def node(
-        self, steps: tuple[Step, ...], bindings: dict[str, _Node], origin: SourceLocation
+        self,
+        steps: tuple[Step, ...],
+        paths: tuple[str, ...],
+        bindings: dict[str, _Node],
+        origin: SourceLocation,
     ) -> _Node:
+        """The part of the record the steps lead to (``paths``: the path up to each step)."""
         node = self.root
-        path = ""
-        for step in steps:
-            path = f"{path}.{step.text}" if path else step.text
+        for step, path in zip(steps, paths, strict=False):
             if step.kind == "each":
                 found = bindings.get(path)
                 if found is None:
@@ -1014,11 +1017,11 @@ class MappingAdapter(Adapter):
     ) -> None:
         super().__init__(context)
         self.source_authority = (source_authority or "").strip() or None
-        self.check = check_mapping(mapping) if mapping is not None else None
+        self.mapping_check = check_mapping(mapping) if mapping is not None else None
 
     def read(self, source: Source) -> Iterator[ReadResult]:
         """One result per child of the person file, then one per row that reached no child."""
-        check = self.check or self._check_from(source)
+        check = self.mapping_check or self._check_from(source)
         if check.mapping is None or check.errors:
             first = check.errors[0] if check.errors else None
             listed = "; ".join(
@@ -1043,7 +1046,7 @@ class MappingAdapter(Adapter):
             TableSpec(p.name, p.group, p.required_columns, p.required)
             for p in mapping.files.values()
         ]
-        with _opened(TableSet(source, specs)) as tables:
+        with TableSet(source, specs) as tables:
             yield from _Reader(self, mapping, tables, source).results()
 
     def _check_from(self, source: Source) -> MappingCheck:
@@ -1054,7 +1057,12 @@ class MappingAdapter(Adapter):
                 try:
                     return check_mapping_text(data.decode("utf-8-sig"), file.name)
                 except UnicodeDecodeError:
-                    break
+                    raise fatal(
+                        "mapping-unreadable",
+                        f"{file.name} is not UTF-8 text.",
+                        "Save the mapping file as UTF-8.",
+                        SourceLocation(file=file.name),
+                    ) from None
         raise fatal(
             "mapping-missing",
             f"No mapping file was given, and {source.name} holds no mapping.yml.",
@@ -1062,35 +1070,6 @@ class MappingAdapter(Adapter):
             "it in the export folder as mapping.yml.",
             SourceLocation(file=source.name),
         )
-
-
-@contextlib.contextmanager
-def _opened(tables: TableSet) -> Iterator[TableSet]:
-    """The table set, loaded; its scratch store is removed even when loading fails.
-
-    Works around two gaps of ``with TableSet(...)``: the store is left behind when loading
-    raises, and a file that is neither UTF-8 nor Windows-1252 raises UnicodeDecodeError.
-    """
-    try:
-        try:
-            tables.__enter__()
-        except UnicodeDecodeError as exc:
-            # Files load in spec order, each marked present first: the last present one failed.
-            name = [s.name for key, s in tables.specs.items() if key in tables.present][-1]
-            file = next(
-                (f.name for f in tables.source.files if Path(f.name).stem.upper() == name.upper()),
-                name,
-            )
-            raise fatal(
-                "file-undecodable",
-                f"{file} is neither UTF-8 nor Windows-1252 text (byte {exc.object[exc.start]:#04x} "
-                "cannot be read).",
-                "Export the file again as UTF-8 (or Windows-1252) CSV.",
-                SourceLocation(file=file),
-            ) from exc
-        yield tables
-    finally:
-        tables.__exit__(None, None, None)
 
 
 class _Reader:
@@ -1218,7 +1197,8 @@ class _Reader:
             provenance["source_system"] = self.mapping.system
         record = _Record(values, provenance)
         for target, value in self.mapping.constants:
-            record.put(record.node(target.node_steps, {}, SourceLocation()), target, value, None)
+            node = record.node(target.node_steps, target.paths, {}, SourceLocation())
+            record.put(node, target, value, None)
         first = rows[0]
         seen: set[tuple[str, int]] = set()
         new_columns: dict[str, list[str]] = {}
@@ -1263,8 +1243,8 @@ class _Reader:
         self.mark(plan, row)
         origin = SourceLocation(file=row.file, row=row.number)
         bindings = dict(inherited)
-        for prefix, steps in plan.makes:
-            bindings[prefix] = record.node(steps, bindings, origin)
+        for prefix, steps, paths in plan.makes:
+            bindings[prefix] = record.node(steps, paths, bindings, origin)
         for column in plan.columns:
             raw = row.get(column.name)
             if raw is None:
@@ -1275,12 +1255,11 @@ class _Reader:
                 value = self.value(raw, label, column, target, where, values)
                 if value is NOTHING:
                     continue
-                node = record.node(target.node_steps, bindings, origin)
+                node = record.node(target.node_steps, target.paths, bindings, origin)
                 record.put(node, target, value, (label, raw, where))
         for target, value in plan.constants:
-            record.put(
-                record.node(target.node_steps, bindings, origin), target, value, None, touch=False
-            )
+            node = record.node(target.node_steps, target.paths, bindings, origin)
+            record.put(node, target, value, None, touch=False)
         reported = self.columns_reported.setdefault(plan.table, set())
         for name, raw in row.unread(self.read_columns[plan.table]):
             values.keep(name, raw, row.where(name), "column not in the mapping")
@@ -1348,6 +1327,8 @@ class _Reader:
             return code  # a code of the list already; the record turns it into the enum
         if leaf.kind == "date":
             return self.date(raw, column, plan.dates, where, values)
+        if leaf.plain_text_limit is not None and len(raw) <= leaf.plain_text_limit:
+            return raw  # trimmed, not empty, short enough: nothing else to check
         if leaf.kind == "number":
             number = values.integer(raw, column, where)
             if number is None:

@@ -35,7 +35,16 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.fields import FieldInfo
 
 from exchange.canonical.model import (
     Alert,
@@ -45,8 +54,6 @@ from exchange.canonical.model import (
     PersonName,
     RelatedPerson,
 )
-
-MAPPING_VERSION = "1"
 
 # --- the file's models ----------------------------------------------------------------------
 
@@ -89,7 +96,7 @@ class _Part(BaseModel):
 
 
 class ColumnMapping(_Part):
-    """Place one column's values go, and how they are read."""
+    """Where one column's values go, and how they are read."""
 
     to: Annotated[
         list[Annotated[str, Field(min_length=1)]],
@@ -249,6 +256,7 @@ class MappingText:
     data: Any
     lines: dict[Place, int] = field(default_factory=dict)
     duplicates: list[tuple[Place, int, int]] = field(default_factory=list)
+    nodes: int = 0
 
     def line(self, where: Place) -> int | None:
         """The line of the deepest part of ``where`` that the file has."""
@@ -284,7 +292,18 @@ def load_mapping_text(text: str) -> MappingText:
     return found
 
 
+MAX_NODES = 100_000
+MAX_DEPTH = 30
+
+
 def _plain(node: yaml.Node, where: Place, found: MappingText) -> Any:
+    # Aliases can make a small file a huge (or endless) tree; a mapping file is neither.
+    found.nodes += 1
+    if found.nodes > MAX_NODES or len(where) > MAX_DEPTH:
+        raise MappingSyntaxError(
+            "the file expands to more than a mapping file holds (aliases nested too deep?)",
+            node.start_mark.line + 1,
+        )
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         pairs: list[tuple[yaml.Node, yaml.Node, bool]] = []
@@ -388,6 +407,8 @@ class Leaf:
     codes: tuple[str, ...]
     annotation: Any
     read_code: Callable[[str], str | None] | None = None
+    plain_text_limit: int | None = None
+    """For text with a length limit and nothing else to check: the limit (a fast path)."""
 
     @property
     def has_code_list(self) -> bool:
@@ -435,22 +456,23 @@ class Target:
 
     steps: tuple[Step, ...]
     leaf: Leaf
+    paths: tuple[str, ...] = field(init=False)
+    """The normalised path up to each step (worked out once: records are built with them)."""
+
+    def __post_init__(self) -> None:
+        paths: list[str] = []
+        for step in self.steps:
+            paths.append(f"{paths[-1]}.{step.text}" if paths else step.text)
+        object.__setattr__(self, "paths", tuple(paths))
 
     @property
     def text(self) -> str:
         """The normalised path, e.g. child.identifiers[nhs_number].value."""
-        return ".".join(s.text for s in self.steps)
-
-    @property
-    def generic(self) -> str:
-        """The path with every bracket empty, as canonical_fields() lists it."""
-        return ".".join(
-            f"{s.name}[]" if s.kind in ("each", "keyed", "append") else s.name for s in self.steps
-        )
+        return self.paths[-1]
 
     def prefix(self, upto: int) -> str:
         """The normalised path of the first ``upto`` steps."""
-        return ".".join(s.text for s in self.steps[:upto])
+        return self.paths[upto - 1] if upto else ""
 
     @property
     def node_steps(self) -> tuple[Step, ...]:
@@ -465,7 +487,7 @@ class Target:
     @property
     def each_prefixes(self) -> list[str]:
         """The paths of the ``[]`` items this target goes through, outermost first."""
-        return [self.prefix(i + 1) for i, s in enumerate(self.node_steps) if s.kind == "each"]
+        return [self.paths[i] for i, s in enumerate(self.node_steps) if s.kind == "each"]
 
 
 class TargetError(ValueError):
@@ -549,7 +571,32 @@ def _leaf(annotation: Any) -> Leaf:
         return Leaf("date", (), annotation)
     if base is int:
         return Leaf("number", (), annotation)
-    return Leaf("text", (), annotation)
+    return Leaf("text", (), annotation, plain_text_limit=_plain_text_limit(annotation))
+
+
+def _plain_text_limit(annotation: Any) -> int | None:
+    """The length limit of text that is only trimmed and limited (not patterned or rewritten)."""
+    limit: int | None = None
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return None
+            annotation = members[0]
+        elif origin is Annotated:
+            base, *metadata = typing.get_args(annotation)
+            for item in metadata:
+                if isinstance(item, FieldInfo):
+                    continue
+                if not isinstance(item, StringConstraints) or (
+                    item.pattern or item.to_upper or item.to_lower or (item.min_length or 1) > 1
+                ):
+                    return None
+                limit = item.max_length if limit is None else min(limit, item.max_length or limit)
+            annotation = base
+        else:
+            return limit if annotation is str else None
 
 
 def _reserved(path: str) -> bool:
@@ -767,7 +814,6 @@ def _unknown(path: str, parts: list[str], at: int, model: type[BaseModel]) -> Ta
 
 
 __all__ = [
-    "MAPPING_VERSION",
     "CanonicalField",
     "ColumnMapping",
     "FileMapping",
