@@ -8,8 +8,8 @@ or not) or Windows-1252. ``DIM_PERSON`` is required (fatal ``table-missing``); e
 optional; CSV files of other tables are left alone. Reading is done by the shared
 :mod:`exchange.adapters.tables` reader: each file once, row by row, into a scratch SQLite file keyed
 by the person column; records are then built one child at a time and forgotten, so memory does not
-grow with the number of children (it holds one map entry per merged duplicate person and one per
-worker named by an involvement).
+grow with the number of children (it holds one map entry per merged duplicate person, one per
+worker named by an involvement, and a cache of who each person is, bounded at 65,536 people).
 
 **Who is a child.** Every ``DIM_PERSON`` row with ``IS_CLIENT`` = ``Y`` and no ``DUPLICATED_DTTM``
 gives one record, in file order. Other people are the children's relatives: they travel as
@@ -110,6 +110,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -316,11 +317,6 @@ KEPT: dict[str, frozenset[str]] = {
     "FACT_CASENOTES": frozenset({"FACT_CASENOTE_ID"}),
 }
 READ = {table: frozenset(columns) for table, columns in MAPPING.items()}
-RELATIVE_COLUMNS = frozenset(
-    {"DIM_PERSON_ID", "LEGACY_ID", "UPN", "NHS_NUMBER", "FORENAME", "SURNAME", "GENDER_MAIN_CODE"}
-    | {"BIRTH_DTTM", "DOB_ESTIMATED"}
-)
-"""What a relative's DIM_PERSON row contributes to a child's record."""
 
 # --- vendor-neutral parts, also used by the Mosaic adapter ---------------------------------
 # (Code lists, configuration and row reading are the same for every vendor's table dump; they
@@ -594,15 +590,22 @@ class StatusCache:
     def __init__(self, find: Callable[[str], str], size: int = 1 << 16) -> None:
         self.find = find
         self.size = size
-        self.known: dict[str, str] = {}
+        self.known: OrderedDict[str, str] = OrderedDict()
+
+    def remember(self, person: str, status: str) -> None:
+        """Note a person's status found another way (the first answer stands)."""
+        if person not in self.known:
+            if len(self.known) >= self.size:
+                self.known.popitem(last=False)
+            self.known[person] = status
 
     def get(self, person: str) -> str:
         """The person's status, looked up once while remembered."""
         found = self.known.get(person)
-        if found is None:
+        if not found:
             found = self.find(person)
-            if len(self.known) >= self.size:
-                del self.known[next(iter(self.known))]  # the oldest answer goes first
+            if person not in self.known and len(self.known) >= self.size:
+                self.known.popitem(last=False)  # the oldest answer goes first
             self.known[person] = found
         return found
 
@@ -934,6 +937,12 @@ class _Export:
         found: list[Problem] = []
         for row in self.tables.rows(PERSON):
             person = row.get("DIM_PERSON_ID")
+            if person is not None:
+                # Read once here, so the checks that follow need not look each person up again
+                # (a merged duplicate's status waits for the merges: "" until asked).
+                is_client = parse_bool(row.get("IS_CLIENT") or "") is True
+                kind = "" if row.get("DUPLICATED_DTTM") else "child" if is_client else "other"
+                self.statuses.remember(person, kind)
             if row.get("DUPLICATED_DTTM") and person is not None:
                 survivor = row.get("DUPLICATE_OF_PERSON_ID")
                 if survivor is not None and survivor != person and self.is_child(survivor):

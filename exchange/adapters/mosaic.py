@@ -117,6 +117,7 @@ from exchange.adapters.liquidlogic import (
     ALLOWED,
     COMMON_CODES,
     RowReader,
+    StatusCache,
     columns_extra,
     load_config,
     open_tables,
@@ -457,6 +458,13 @@ class _Export:
         self.merged_into: dict[str, str] = {}
         self.absorbs: dict[str, list[str]] = {}
         self.involved_workers: set[str] = set()
+        self.missing: list[tuple[str, str]] = []
+        self.statuses = StatusCache(self._status)
+        self.files = {
+            Path(f.name).stem.upper(): f.name
+            for f in source.files
+            if f.name.lower().endswith(".csv")
+        }
 
     def results(self) -> Iterator[ReadResult]:
         notices = self.notices()
@@ -472,14 +480,7 @@ class _Export:
         yield from self.orphans()
 
     def file_of(self, table: str) -> str:
-        return next(
-            (
-                f.name
-                for f in self.source.files
-                if Path(f.name).stem.upper() == table.upper() and f.name.lower().endswith(".csv")
-            ),
-            f"{table}.csv",
-        )
+        return self.files.get(table.upper(), f"{table}.csv")
 
     # -- whole-export checks ---------------------------------------------------------------
 
@@ -572,6 +573,9 @@ class _Export:
 
     def status(self, person: str) -> str:
         """child, merged (into a survivor), other (a relative) or missing."""
+        return self.statuses.get(person)
+
+    def _status(self, person: str) -> str:
         if person in self.merged_into:
             return "merged"
         if not self.tables.rows_for(PERSON, person):
@@ -584,11 +588,14 @@ class _Export:
         people = sum(1 for p in self.tables.people(PERSON) if self.status(p) == "other")
         rows: dict[str, int] = {}
         for table in PER_PERSON:
-            if table.upper() not in self.tables.present or table == "DM_ADDRESSES":
+            if table.upper() not in self.tables.present:
                 continue
+            file = self.file_of(table)
             for person in self.tables.people(table):
-                if self.status(person) == "other":
-                    file = self.file_of(table)
+                kind = self.status(person)
+                if kind == "missing":
+                    self.missing.append((table, person))  # reported after the records
+                elif kind == "other" and table != "DM_ADDRESSES":
                     rows[file] = rows.get(file, 0) + len(self.tables.rows_for(table, person))
         if people or rows:
             said = "; ".join(f"{file}: {n}" for file, n in rows.items())
@@ -632,24 +639,22 @@ class _Export:
         return self.adapter.finish(data, key=person, location=location, problems=problems)
 
     def orphans(self) -> Iterator[ReadResult]:
+        for table, person in self.missing:
+            for row in self.tables.rows_for(table, person):
+                if person.upper() in NULLS:  # the shared reader keeps a NULL id as text
+                    yield orphan(
+                        row, "person-id-missing", "names no person", "Give it a PERSON_ID."
+                    )
+                    continue
+                yield orphan(
+                    row,
+                    "person-not-found",
+                    f"names person {person!r}, who is not in dm_persons",
+                    "Export the person in dm_persons, or leave their rows out.",
+                )
         for table in (PERSON, *PER_PERSON):
             if table.upper() not in self.tables.present:
                 continue
-            for person in self.tables.people(table):
-                if self.status(person) != "missing":
-                    continue
-                for row in self.tables.rows_for(table, person):
-                    if person.upper() in NULLS:  # the shared reader keeps a NULL id as text
-                        yield orphan(
-                            row, "person-id-missing", "names no person", "Give it a PERSON_ID."
-                        )
-                        continue
-                    yield orphan(
-                        row,
-                        "person-not-found",
-                        f"names person {person!r}, who is not in dm_persons",
-                        "Export the person in dm_persons, or leave their rows out.",
-                    )
             for row in self.tables.rows_without_person(table):
                 yield orphan(row, "person-id-missing", "names no person", "Give it a PERSON_ID.")
 

@@ -18,7 +18,7 @@ from exchange.authorities import repository as authorities
 from exchange.authorities.auth import AuditorPrincipal, Principal
 from exchange.db import SessionDep, StreamingSessionDep
 from exchange.db.types import utcnow
-from exchange.errors import NotFound
+from exchange.errors import ExchangeError, NotFound
 from exchange.transfers.service import identifier_refs
 
 router = APIRouter(tags=["audit"])
@@ -44,6 +44,19 @@ class VerifyOut(BaseModel):
     head_hash: str
     broken_seq: int | None
     reason: str | None
+
+
+class AuditQueryInvalid(ExchangeError):
+    """The question cannot be answered as asked."""
+
+    status, code, title = 422, "audit-query-invalid", "Audit query not valid"
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    # A time without an offset is read as UTC, the log's own time.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment
 
 
 def _authority_code(session: SessionDep, code: str | None) -> str | None:
@@ -73,7 +86,13 @@ def _filter(
     la_authority = _authority_code(session, child_la_authority) if child_la_authority else None
     if child_la_id and la_authority is None:
         la_authority = principal.authority
+        if la_authority is None:
+            raise AuditQueryInvalid(
+                "An LA child id is the id of one authority's child: say which authority.",
+                fix="Give child_la_authority (a DfE or GSS code) with child_la_id.",
+            )
     refs = identifier_refs(principal, child_nhs_number, child_la_id, la_authority)
+    occurred_from, occurred_to = _utc(occurred_from), _utc(occurred_to)
     return EventFilter(
         scope_authority=principal.authority,
         authority=_authority_code(session, authority),
@@ -266,5 +285,5 @@ def build_report(
     if name == "activity":
         return reports.activity(session, authority=authority, since=since)
     if name == "volumes":
-        return reports.volumes(session, authority=authority)
+        return reports.volumes(session, authority=authority, since=since)
     return reports.overdue(session, authority=authority, now=utcnow())

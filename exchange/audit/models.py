@@ -19,6 +19,9 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor_time", "actor_authority", "occurred_at"),
         Index("ix_audit_events_transfer", "transfer_id"),
         Index("ix_audit_events_action_time", "action", "occurred_at"),
+        # An authority's events are those it did or that were done towards it (either column).
+        Index("ix_audit_events_actor_seq", "actor_authority", "seq"),
+        Index("ix_audit_events_counterpart_seq", "counterpart_authority", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(

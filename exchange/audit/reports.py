@@ -70,7 +70,12 @@ def timeliness(
                 Transfer.conference_due,
             )
             .join(TransferChild, TransferChild.transfer_id == Transfer.id)
-            .where(TransferChild.transfer_in_conference_date.is_not(None)),
+            .where(TransferChild.transfer_in_conference_date.is_not(None))
+            .where(
+                Transfer.created_at >= dt.datetime.combine(since, dt.time(), dt.UTC)
+                if since
+                else Transfer.created_at.is_not(None)
+            ),
             authority,
         )
     )
@@ -112,12 +117,16 @@ def activity(
     ]
 
 
-def volumes(session: Session, *, authority: str | None = None) -> list[dict[str, Any]]:
+def volumes(
+    session: Session, *, authority: str | None = None, since: dt.date | None = None
+) -> list[dict[str, Any]]:
     """Transfers sent per month, by sending and receiving authority."""
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
     query = _scoped(
         select(Transfer.created_at, Transfer.from_authority, Transfer.to_authority), authority
     )
+    if since:
+        query = query.where(Transfer.created_at >= dt.datetime.combine(since, dt.time(), dt.UTC))
     for created, sender, receiver in session.execute(query.execution_options(yield_per=5000)):
         counts[(f"{created:%Y-%m}", sender, receiver)] += 1
     return [
