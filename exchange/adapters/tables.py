@@ -179,7 +179,14 @@ class TableSet:
                     "Export it as CSV.",
                     SourceLocation(file=file.name, row=1),
                 ) from exc
-            columns = [renames.get(c.strip().upper(), c.strip()) for c in header]
+            if header and header[0].startswith("\ufeff"):
+                header[0] = header[0][1:]  # a BOM read as Windows-1252 text
+            if header and header[0].startswith("ï»¿"):
+                header[0] = header[0][3:]
+            columns = [
+                renames.get(c.strip().upper(), c.strip()) or f"column {i + 1}"
+                for i, c in enumerate(header)
+            ]
             upper = {c.upper() for c in columns}
             missing = sorted(c for c in spec.required_columns if c.upper() not in upper)
             if spec.person_column and spec.person_column.upper() not in upper:
@@ -225,7 +232,9 @@ class TableSet:
                         if person_index is not None and person_index < len(cells)
                         else None
                     )
-                    batch.append((name, person or None, file.name, number, json.dumps(values)))
+                    if person in NULLS:
+                        person = None
+                    batch.append((name, person, file.name, number, json.dumps(values)))
                     if len(batch) >= 2000:
                         self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
                         batch.clear()

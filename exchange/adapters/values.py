@@ -66,9 +66,9 @@ def parse_date(text: str) -> dt.date | None:
         month_number = _MONTHS.get(mon.upper())
         if month_number is None:
             return None
-        full_year = int(year_text) if len(year_text) == 4 else 2000 + int(year_text)
-        if len(year_text) == 2 and full_year > dt.date.today().year:
-            full_year -= 100
+        # Oracle's RR rule for two-digit years: 00-49 are this century, 50-99 the last.
+        short = int(year_text)
+        full_year = short if len(year_text) == 4 else (2000 + short if short < 50 else 1900 + short)
         try:
             return dt.date(full_year, month_number, int(day_text))
         except ValueError:
