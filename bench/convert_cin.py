@@ -55,8 +55,16 @@ def generate(children: int, path: Path) -> None:
     """Write a synthetic census of ``children`` children."""
     if SHARED_GENERATOR.exists():
         subprocess.run(
-            [sys.executable, str(SHARED_GENERATOR), "--children", str(children), "--seed", "7",
-             "-o", str(path)],
+            [
+                sys.executable,
+                str(SHARED_GENERATOR),
+                "--children",
+                str(children),
+                "--seed",
+                "7",
+                "-o",
+                str(path),
+            ],
             check=True,
         )
         return
@@ -65,9 +73,11 @@ def generate(children: int, path: Path) -> None:
 
 def _own_generator(children: int, path: Path) -> None:
     with path.open("w", encoding="utf-8") as out:
-        out.write("<Message><Header><CollectionDetails><Collection>CIN</Collection><Year>2025"
-                  "</Year><ReferenceDate>2025-03-31</ReferenceDate></CollectionDetails><Source>"
-                  "<SourceLevel>L</SourceLevel><LEA>202</LEA></Source></Header><Children>\n")
+        out.write(
+            "<Message><Header><CollectionDetails><Collection>CIN</Collection><Year>2025"
+            "</Year><ReferenceDate>2025-03-31</ReferenceDate></CollectionDetails><Source>"
+            "<SourceLevel>L</SourceLevel><LEA>202</LEA></Source></Header><Children>\n"
+        )
         for n in range(children):
             out.write(
                 f"<Child><ChildIdentifiers><LAchildID>C{n:08d}</LAchildID>"
@@ -93,12 +103,16 @@ def measure(mode: str, path: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
     print(f"generator: {'shared gen_cin_census.py' if SHARED_GENERATOR.exists() else 'built-in'}")
-    print(f"{'children':>9} {'MB':>7} {'exchange/s':>11} {'bare/s':>10} {'ratio':>6} "
-          f"{'exchange RSS MB':>16} {'bare RSS MB':>12}")
+    print(
+        f"{'children':>9} {'MB':>7} {'exchange/s':>11} {'bare/s':>10} {'ratio':>6} "
+        f"{'exchange RSS MB':>16} {'bare RSS MB':>12}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             path = Path(tmp) / f"cin_{size}.xml"
