@@ -35,6 +35,18 @@ class RoutingFile(BaseModel):
     default: str | None = None
 
 
+def _as_text(data: object) -> object:
+    """Authority codes and ids written as bare YAML numbers (941, 12345) are read as text."""
+    if isinstance(data, dict):
+        return {
+            (str(k) if isinstance(k, int | float) else k): (
+                _as_text(v) if isinstance(v, dict) else str(v) if isinstance(v, int | float) else v
+            )
+            for k, v in data.items()
+        }
+    return data
+
+
 class RoutingError(ValueError):
     """The routing file cannot be used."""
 
@@ -61,7 +73,7 @@ class Router:
         """Read a routing file, with clear errors."""
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            spec = RoutingFile.model_validate(data)
+            spec = RoutingFile.model_validate(_as_text(data))
         except yaml.YAMLError as exc:
             raise RoutingError(f"{path}: not YAML: {exc}") from exc
         except ValidationError as exc:
@@ -70,8 +82,9 @@ class Router:
             raise RoutingError(f"{path}: {where}: {first['msg']}") from exc
         postcodes = {}
         for prefix, authority in spec.by_postcode.items():
-            key = " ".join(prefix.upper().split())
-            postcodes[key] = str(authority)
+            # Written the way exports write them ("NN168DN", "nn16 8"): compared normalised.
+            key = normalise_postcode(prefix) or normalise_partial_postcode(prefix)
+            postcodes[key or " ".join(prefix.upper().split())] = str(authority)
         return cls(by_id=dict(spec.by_la_child_id), by_postcode=postcodes, default=spec.default)
 
     def route(self, record: ChildRecord) -> Route:

@@ -138,6 +138,7 @@ def run_job(
         futures.Future[list[dict[str, Any]]], list[tuple[int, str | None, str, str]]
     ] = {}
     batch: list[tuple[int, str | None, str, str, dict[str, Any]]] = []
+    location_of: dict[int, dict[str, Any]] = {}  # where each in-flight record is in the export
 
     def settle(block: bool) -> None:
         if not in_flight:
@@ -153,6 +154,7 @@ def run_job(
             with journal.batch():
                 for (n, record_key, key, to), result in zip(items, results, strict=True):
                     if result["status"] in (200, 201):
+                        location_of.pop(n, None)
                         journal.record(
                             n,
                             key=key,
@@ -174,10 +176,12 @@ def run_job(
                     else:
                         problem = result.get("problem") or {}
                         problems = problem.get("problems") or []
-                        location = None
+                        # Where the record is in the export, and where in it the problem is.
+                        location = location_of.pop(n, None)
                         if problems:
                             first = problems[0]
                             location = {
+                                **(location or {}),
                                 **(first.get("location") or {}),
                                 **({"pointer": first["pointer"]} if first.get("pointer") else {}),
                             }
@@ -263,6 +267,8 @@ def run_job(
                     to_authority=route.to_authority,
                 )
                 continue
+            if result.location is not None:
+                location_of[n] = result.location.model_dump(exclude_none=True)
             batch.append(
                 (
                     n,
