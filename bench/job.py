@@ -1,0 +1,409 @@
+"""A transfer job end to end on PostgreSQL: a CIN census of 10,000 children sent to the exchange,
+against `exchange validate` of the same file as the floor.
+
+What it does, in order (everything on 127.0.0.1, everything bounded, the server stopped at the end):
+
+1. writes a CIN census of N children (../shared/tools/gen_cin_census.py when it is there, else a
+   small generator of its own);
+2. drops and creates the database ``exchange_job_bench``, migrates it, creates an authority
+   client for the sender (the census's LEA);
+3. starts ``exchange serve --workers W`` on a free port and waits for /readyz;
+4. times ``exchange validate --adapter cin-census FILE`` (the floor: the same reading and
+   checking, nothing sent);
+5. times ``exchange job run --adapter cin-census --input FILE --to 873 --batch-size B
+   --concurrency C`` and checks that every child arrived exactly once;
+6. prints wall times, records/s, the ratio job / validate, and where the CPU went (the job
+   process, the service's processes, PostgreSQL's backends for this database), per record.
+
+Target (issue 6): the whole job within 3x of validation alone, and under 60 s. Usage:
+
+    python bench/job.py [--children 10000] [--batch-size 100] [--concurrency 4] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import os
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_GENERATOR = ROOT.parent / "shared" / "tools" / "gen_cin_census.py"
+SENDER, RECEIVER = "202", "873"  # Camden sends its census caseload to Cambridgeshire
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def exchange_command() -> list[str]:
+    """The `exchange` command of this interpreter's environment."""
+    script = Path(sys.executable).with_name("exchange")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("exchange")
+    if found is None:
+        sys.exit("the `exchange` command is not installed (pip install -e .)")
+    return [found]
+
+
+def generate(children: int, path: Path) -> str:
+    """Write a census of ``children`` children; returns which generator wrote it."""
+    if SHARED_GENERATOR.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(SHARED_GENERATOR),
+                "--children",
+                str(children),
+                "--la",
+                SENDER,
+                "--year",
+                "2026",
+                "--seed",
+                "6",
+                "-o",
+                str(path),
+            ],
+            check=True,
+        )
+        return "shared gen_cin_census.py"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(
+            "<Message><Header><CollectionDetails><Collection>CIN</Collection><Year>2026</Year>"
+            "<ReferenceDate>2026-03-31</ReferenceDate></CollectionDetails><Source>"
+            f"<SourceLevel>L</SourceLevel><LEA>{SENDER}</LEA></Source></Header><Children>\n"
+        )
+        for n in range(children):
+            out.write(
+                f"<Child><ChildIdentifiers><LAchildID>B{n:08d}</LAchildID>"
+                f"<PersonBirthDate>2015-0{1 + n % 9}-1{n % 10}</PersonBirthDate>"
+                f"<Sex>{'MF'[n % 2]}</Sex></ChildIdentifiers><ChildCharacteristics>"
+                "<Ethnicity>WBRI</Ethnicity></ChildCharacteristics><CINdetails>"
+                "<CINreferralDate>2025-06-01</CINreferralDate><ReferralSource>6</ReferralSource>"
+                "<PrimaryNeedCode>N1</PrimaryNeedCode><Assessments>"
+                "<AssessmentActualStartDate>2025-06-02</AssessmentActualStartDate>"
+                "<AssessmentAuthorisationDate>2025-07-01</AssessmentAuthorisationDate>"
+                "<FactorsIdentifiedAtAssessment><AssessmentFactors>3A</AssessmentFactors>"
+                "</FactorsIdentifiedAtAssessment></Assessments><ReferralNFA>false</ReferralNFA>"
+                "</CINdetails></Child>\n"
+            )
+        out.write("</Children></Message>\n")
+    return "built-in"
+
+
+def environment(database_url: str, data_dir: Path) -> dict[str, str]:
+    """The settings the server and the commands share (fresh keys: nothing written to ./data)."""
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
+    return {
+        **base,
+        "EXCHANGE_DATABASE_URL": database_url,
+        "EXCHANGE_ENCRYPTION_KEYS": f"bench:{key}",
+        "EXCHANGE_PSEUDONYM_KEY": secrets.token_urlsafe(32),
+        "EXCHANGE_AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "EXCHANGE_DATA_DIR": str(data_dir),
+        "EXCHANGE_LOG_LEVEL": "WARNING",
+    }
+
+
+def recreate_database(admin_url: str, database: str) -> str:
+    """DROP and CREATE the bench database (never any other); returns its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=database).render_as_string(False)
+
+
+def drop_database(admin_url: str, database: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(
+    env: dict[str, str], port: int, workers: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """`exchange serve` in its own process group (so its workers stop with it)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                *exchange_command(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
+
+
+def wait_ready(base_url: str, server: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the server exited ({server.returncode}):\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    sys.exit(f"the server was not ready after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, then SIGKILL if it stays."""
+    if server.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=5)
+
+
+# --- CPU accounting from /proc (Linux) -------------------------------------------------------------
+
+
+def _proc_cpu(pid: str) -> tuple[int, float] | None:
+    """(process group, CPU seconds of the process itself) from /proc/PID/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the live processes of a process group."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        found = _proc_cpu(pid)
+        if found and found[0] == pgid:
+            total += found[1]
+    return total
+
+
+def postgres_cpu(database: str) -> float:
+    """CPU seconds used so far by PostgreSQL backends connected to ``database``."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if re.match(rf"postgres: .*\b{re.escape(database)}\b", title):
+            found = _proc_cpu(pid)
+            total += found[1] if found else 0.0
+    return total
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds, exit code and stderr of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.returncode, done.stderr
+
+
+def count_arrived(database_url: str) -> tuple[int, int]:
+    """(transfers, distinct children by pseudonym) in the bench database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        transfers = connection.execute(text("SELECT count(*) FROM transfers")).scalar_one()
+        children = connection.execute(
+            text("SELECT count(DISTINCT la_child_ref) FROM transfer_children")
+        ).scalar_one()
+    engine.dispose()
+    return int(transfers), int(children)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
+    parser.add_argument(
+        "--admin-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="A database on the server where the bench database is (re)created.",
+    )
+    parser.add_argument("--database", default="exchange_job_bench", help="Dropped and recreated.")
+    parser.add_argument("--keep", action="store_true", help="Keep the bench database afterwards.")
+    args, _ = parser.parse_known_args()  # scripts/bench passes every bench the same arguments
+    if not args.database.replace("_", "").isalnum():
+        sys.exit("--database must be letters, digits and _")
+
+    with tempfile.TemporaryDirectory(prefix="exchange-job-bench-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        census = scratch / f"cin_{args.children}.xml"
+        made_by = generate(args.children, census)
+        print(
+            f"census: {args.children:,} children, {census.stat().st_size / 1e6:.1f} MB ({made_by})"
+        )
+        database_url = recreate_database(args.admin_url, args.database)
+        env = environment(database_url, scratch / "data")
+        try:
+            subprocess.run(
+                [*exchange_command(), "db", "upgrade"],
+                env=env,
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
+            created = subprocess.run(
+                [
+                    *exchange_command(),
+                    "clients",
+                    "create",
+                    "--name",
+                    "job bench",
+                    "--role",
+                    "authority",
+                    "--authority",
+                    SENDER,
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            token = created.stdout.strip().splitlines()[-1]
+            port = free_port()
+            base_url = f"http://127.0.0.1:{port}"
+            log = scratch / "server.log"
+            server = start_server(env, port, args.workers, log)
+            try:
+                wait_ready(base_url, server, log, timeout=120)
+                run_bench(args, census, env, token, base_url, server, scratch, database_url)
+            finally:
+                stop_server(server)
+        finally:
+            if not args.keep:
+                drop_database(args.admin_url, args.database)
+
+
+def run_bench(
+    args: argparse.Namespace,
+    census: Path,
+    env: dict[str, str],
+    token: str,
+    base_url: str,
+    server: subprocess.Popen[bytes],
+    scratch: Path,
+    database_url: str,
+) -> None:
+    n = args.children
+    validate_wall, validate_cpu, code, err = timed(
+        [
+            *exchange_command(),
+            "validate",
+            "--adapter",
+            "cin-census",
+            str(census),
+            "--problems",
+            str(scratch / "problems.csv"),
+        ],
+        env,
+    )
+    if code not in (0, 1):
+        sys.exit(f"exchange validate failed ({code}):\n{err[-3000:]}")
+
+    server_before = group_cpu(server.pid)
+    postgres_before = postgres_cpu(args.database)
+    job_wall, job_cpu, code, err = timed(
+        [
+            *exchange_command(),
+            "job",
+            "run",
+            "--adapter",
+            "cin-census",
+            "--input",
+            str(census),
+            "--to",
+            RECEIVER,
+            "--server",
+            base_url,
+            "--batch-size",
+            str(args.batch_size),
+            "--concurrency",
+            str(args.concurrency),
+            "--jobs-dir",
+            str(scratch / "jobs"),
+        ],
+        {**env, "EXCHANGE_TOKEN": token},
+    )
+    server_cpu = group_cpu(server.pid) - server_before
+    postgres_used = postgres_cpu(args.database) - postgres_before
+    if code not in (0, 1):
+        sys.exit(f"exchange job run failed ({code}):\n{err[-3000:]}")
+    transfers, children = count_arrived(database_url)
+
+    ratio = job_wall / validate_wall
+    print(
+        f"job: batch size {args.batch_size}, concurrency {args.concurrency}, "
+        f"server workers {args.workers} (exit code {code})"
+    )
+    print(f"{'':<22}{'wall s':>8}{'records/s':>11}{'CPU s':>8}{'CPU ms/record':>15}")
+    for name, wall, cpu in (
+        ("exchange validate", validate_wall, validate_cpu),
+        ("exchange job run", job_wall, job_cpu),
+    ):
+        print(f"{name:<22}{wall:>8.1f}{n / wall:>11,.0f}{cpu:>8.1f}{cpu * 1000 / n:>15.2f}")
+    print(
+        f"{'  service (all workers)':<22}{'':>8}{'':>11}{server_cpu:>8.1f}{server_cpu * 1000 / n:>15.2f}"
+    )
+    print(
+        f"{'  PostgreSQL backends':<22}{'':>8}{'':>11}{postgres_used:>8.1f}{postgres_used * 1000 / n:>15.2f}"
+    )
+    print(f"arrived: {transfers:,} transfers, {children:,} distinct children (of {n:,})")
+    print(
+        f"ratio job / validate: {ratio:.2f}x (target <= 3x); job wall {job_wall:.1f} s (target < 60 s)"
+    )
+    met = ratio <= 3 and job_wall < 60 and transfers == n
+    print("target met" if met else "target MISSED")
+
+
+if __name__ == "__main__":
+    main()
