@@ -75,7 +75,15 @@ class ReadResult:
     record: ChildRecord | None
     problems: list[Problem] = field(default_factory=list)
     key: str | None = None
-    location: SourceLocation | None = None
+    where: SourceLocation | Callable[[], SourceLocation] | None = None
+    _location: SourceLocation | None = field(default=None, repr=False)
+
+    @property
+    def location(self) -> SourceLocation | None:
+        """Where the record starts in the source (made when first asked for)."""
+        if self._location is None and self.where is not None:
+            self._location = self.where if isinstance(self.where, SourceLocation) else self.where()
+        return self._location
 
     @property
     def skipped(self) -> bool:
@@ -224,7 +232,7 @@ class Adapter(abc.ABC):
         data: dict[str, Any],
         *,
         key: str | None,
-        location: SourceLocation,
+        location: SourceLocation | Callable[[], SourceLocation],
         problems: list[Problem],
     ) -> ReadResult:
         """Build the record from plain data, run the canonical rules, attach the location."""
@@ -234,6 +242,7 @@ class Adapter(abc.ABC):
         try:
             record = ChildRecord.model_validate(data)
         except ValidationError as exc:
+            resolved = location if isinstance(location, SourceLocation) else location()
             for error in exc.errors():
                 where = "/" + "/".join(str(p) for p in error["loc"])
                 problems.append(
@@ -241,13 +250,15 @@ class Adapter(abc.ABC):
                         "record-not-built",
                         f"The record could not be built: {error['msg']} at {where}.",
                         "Correct the value in the source export.",
-                        location,
+                        resolved,
                         pointer=where,
                     )
                 )
             return ReadResult(None, problems, key, location)
-        for found in check_record(record, self.context):
-            problems.append(found.model_copy(update={"location": location}))
+        found_problems = check_record(record, self.context)
+        if found_problems:
+            at = location if isinstance(location, SourceLocation) else location()
+            problems.extend(p.model_copy(update={"location": at}) for p in found_problems)
         return ReadResult(record, problems, key, location)
 
 

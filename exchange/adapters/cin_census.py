@@ -488,6 +488,7 @@ class CINCensusAdapter(Adapter):
                 huge_tree=False,
                 remove_comments=True,
                 remove_pis=True,
+                remove_blank_text=True,  # indentation: no Python strings for blank tails
             )
             try:
                 for _event, elem in parser:
@@ -581,9 +582,12 @@ class CINCensusAdapter(Adapter):
         lea = hv.get("LEA")
         reader = _ChildReader(name, elem, index, problems)
         data, key = reader.read(lea)
-        location = SourceLocation.model_construct(
-            file=name, line=elem.sourceline, element=reader.base
-        )
+        line, base = elem.sourceline, reader.base
+
+        def location() -> SourceLocation:
+            # Made only if a problem or a caller asks: most records need none.
+            return SourceLocation(file=name, line=line, element=base)
+
         data["provenance"] = dict(header.get("provenance") or {"source_authority": "unknown"})
         data["unmapped"] = [*header.get("unmapped", ()), *reader.values.unmapped]
         if index == 1:
@@ -595,7 +599,7 @@ class CINCensusAdapter(Adapter):
                         "la-child-id-duplicate",
                         f"LAchildID {key!r} appears more than once in the file.",
                         "Give each child one Child element; merge duplicated records in the source system.",
-                        location,
+                        location(),
                         dfe_rule="8510",
                     )
                 )
@@ -608,7 +612,7 @@ class CINCensusAdapter(Adapter):
                             "upn-duplicate",
                             f"UPN {ident['value']!r} belongs to more than one child in the file.",
                             "Check which child the UPN belongs to; a UPN identifies one pupil.",
-                            location,
+                            location(),
                             dfe_rule="1520",
                         )
                     )
@@ -619,7 +623,7 @@ class CINCensusAdapter(Adapter):
                     "source-authority-missing",
                     "The file has no Header/Source/LEA, so the sending authority is unknown.",
                     "Export the census with its header.",
-                    location,
+                    location(),
                     severity=Severity.ERROR,
                 )
             )
