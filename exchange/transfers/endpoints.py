@@ -20,6 +20,7 @@ from exchange.api.requests import (
     read_body,
     read_json_object,
 )
+from exchange.authorities import repository as authority_repository
 from exchange.authorities.auth import AuthorityPrincipal, Principal
 from exchange.canonical import ChildRecord
 from exchange.config import get_settings
@@ -221,7 +222,11 @@ def _page(
     cursor: str | None,
 ) -> TransferPage:
     assert principal.authority is not None
-    refs = service.identifier_refs(principal, child_nhs_number, child_la_id, child_la_authority)
+    la_authority = None
+    if child_la_authority:
+        row = authority_repository.get_authority(session, child_la_authority)
+        la_authority = row.gss_code if row else child_la_authority
+    refs = service.identifier_refs(principal, child_nhs_number, child_la_id, la_authority)
     now = utcnow()
     rows = repository.list_transfers(
         session,
@@ -268,8 +273,8 @@ def list_transfers(
     child_la_authority: Annotated[
         str | None,
         Query(
-            max_length=9,
-            description="GSS code of the authority whose id child_la_id is (default: yours).",
+            max_length=20,
+            description="DfE or GSS code of the authority whose id child_la_id is (default: yours).",
         ),
     ] = None,
     created_from: dt.date | None = None,
