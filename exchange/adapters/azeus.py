@@ -100,27 +100,26 @@ from typing import Any
 from pydantic import Field
 
 from exchange.adapters.base import Adapter, ReadResult, Source, fatal, problem
-
-# The helpers for vendor tables (row reading, configuration, opening) were written with the
-# Eclipse adapter; they are shared here rather than copied, until tables.py offers them.
 from exchange.adapters.eclipse import (
     DEFAULT_AGENCIES,
     DEFAULT_CLOSURES,
     DEFAULT_CONFERENCE_TYPES,
     DEFAULT_NEEDS,
     DEFAULT_SOURCES,
-    Cells,
-    VendorConfig,
-    add_identifier,
-    code_map,
-    extra_columns,
-    listing,
-    load_config,
-    open_tables,
-    table_headers,
 )
 from exchange.adapters.tables import Row, TableSet, TableSpec
 from exchange.adapters.values import Values
+from exchange.adapters.vendor import (
+    Cells,
+    VendorConfig,
+    add_identifier,
+    alone,
+    code_map,
+    listing,
+    load_config,
+    read_export,
+    words,
+)
 from exchange.canonical import Problem, RuleContext, Severity
 from exchange.canonical.codes import (
     CATEGORY_OF_ABUSE_ALIASES,
@@ -380,9 +379,7 @@ def settings_of(config: AzeusConfig) -> _Settings:
         ethnicity=code_map(DEFAULT_ETHNICITY, config.ethnicity),
         id_types=code_map(DEFAULT_ID_TYPES, config.id_types),
         relationships=code_map(DEFAULT_RELATIONSHIPS, config.relationships),
-        duplicates=frozenset(
-            d.strip().upper() for d in (*DEFAULT_DUPLICATES, *config.duplicate_relationships)
-        ),
+        duplicates=words(DEFAULT_DUPLICATES, config.duplicate_relationships),
         referral_sources=code_map(DEFAULT_AZEUS_SOURCES, config.referral_sources),
         primary_needs=code_map(DEFAULT_NEEDS, config.primary_needs),
         closure_reasons=code_map(DEFAULT_CLOSURES, config.closure_reasons),
@@ -1072,32 +1069,15 @@ class AzeusAdapter(Adapter):
 
     def read(self, source: Source) -> Iterator[ReadResult]:
         """One result per child with a case, then one per row or person that has none."""
-        if not source.files:
-            raise fatal(
-                "source-empty",
-                f"{source.name} holds no files.",
-                f"Give the folder of the Azeus tables as CSV files ({PERSON}.csv, ...).",
-            )
-        with open_tables(source, SPECS, self.settings.renames) as tables:
-            headers = table_headers(source, [s.name for s in SPECS], self.settings.renames)
-            notices = extra_columns(headers, COLUMNS) + tables.problems
-            if self.source_authority is None:
-                notices.insert(
-                    0,
-                    problem(
-                        "source-authority-missing",
-                        "An Azeus export does not say which authority sent it; records say "
-                        "'unknown'.",
-                        "Give the sending authority's DfE or GSS code when converting.",
-                        severity=WARNING,
-                    ),
-                )
-            first = True
-            for result in self._results(tables, _Links(tables, self.settings.duplicates)):
-                if first:
-                    result.problems[:0] = notices
-                    first = False
-                yield result
+        yield from read_export(
+            source,
+            SPECS,
+            COLUMNS,
+            self.settings.renames,
+            ("Azeus tables", PERSON, "An Azeus"),
+            self.source_authority,
+            lambda tables: self._results(tables, _Links(tables, self.settings.duplicates)),
+        )
 
     def _results(self, tables: TableSet, links: _Links) -> Iterator[ReadResult]:
         anyone = False
@@ -1143,7 +1123,7 @@ class AzeusAdapter(Adapter):
             if spec.name not in tables.present:
                 continue
             for row in tables.rows_without_person(spec.name):
-                yield _alone(
+                yield alone(
                     row,
                     "person-id-missing",
                     f"names no service user ({REF} is empty)",
@@ -1154,7 +1134,7 @@ class AzeusAdapter(Adapter):
             for person in tables.people(spec.name):
                 if not links.exists(person):
                     for row in tables.rows_for(spec.name, person):
-                        yield _alone(
+                        yield alone(
                             row,
                             "person-not-found",
                             f"names service user {person!r}, who is not in {PERSON}",
@@ -1162,7 +1142,7 @@ class AzeusAdapter(Adapter):
                         )
                 elif spec.name == RELATIONSHIP and not links.marked("subject", person):
                     for row in tables.rows_for(spec.name, person):
-                        yield _alone(
+                        yield alone(
                             row,
                             "relationship-not-carried",
                             f"records a relationship of {person}, who has no case",
@@ -1190,24 +1170,3 @@ class AzeusAdapter(Adapter):
                 person,
                 SourceLocation(file=rows[0].file, row=rows[0].number),
             )
-
-
-def _alone(
-    row: Row, code: str, said: str, fix: str, severity: Severity = Severity.ERROR
-) -> ReadResult:
-    """A result without a record for a row that belongs to no child; its values listed."""
-    location = SourceLocation(file=row.file, row=row.number)
-    return ReadResult(
-        None,
-        [
-            problem(
-                code,
-                f"Row {row.number} of {row.file} {said}; it belongs to no record: {listing(row)}.",
-                fix,
-                location,
-                severity=severity,
-            )
-        ],
-        None,
-        location,
-    )

@@ -110,8 +110,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -122,6 +121,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from exchange.adapters.base import Adapter, ReadResult, Source, fatal, problem
 from exchange.adapters.tables import NULLS, Row, TableSet, TableSpec
 from exchange.adapters.values import Values, Where, parse_bool, parse_date
+from exchange.adapters.vendor import StatusCache, alone, listing, within
 from exchange.canonical import Problem, RuleContext, Severity
 from exchange.canonical.codes import (
     CATEGORY_OF_ABUSE_ALIASES,
@@ -580,53 +580,6 @@ def open_tables(
         tables.__exit__(None, None, None)
 
 
-class StatusCache:
-    """What each person is (a child, a relative...), remembered for the most recent people only.
-
-    Whole-export checks ask about every person of every table; remembering the answers for the
-    last 65,536 people saves most lookups while memory stays bounded however large the export.
-    """
-
-    def __init__(self, find: Callable[[str], str], size: int = 1 << 16) -> None:
-        self.find = find
-        self.size = size
-        self.known: OrderedDict[str, str] = OrderedDict()
-
-    def remember(self, person: str, status: str) -> None:
-        """Note a person's status found another way (the first answer stands)."""
-        if person not in self.known:
-            if len(self.known) >= self.size:
-                self.known.popitem(last=False)
-            self.known[person] = status
-
-    def get(self, person: str) -> str:
-        """The person's status, looked up once while remembered."""
-        found = self.known.get(person)
-        if not found:
-            found = self.find(person)
-            if person not in self.known and len(self.known) >= self.size:
-                self.known.popitem(last=False)  # the oldest answer goes first
-            self.known[person] = found
-        return found
-
-
-def values_of(row: Row) -> str:
-    """The row's cells, for a message about a row no record holds."""
-    return ", ".join(f"{column}={value!r}" for column, value in row.cells.items())
-
-
-def orphan(row: Row, code: str, said: str, fix: str) -> ReadResult:
-    """A result without a record for a row that belongs to nobody, listing its values."""
-    location = SourceLocation(file=row.file, row=row.number)
-    message = f"Row {row.number} of {row.file} {said}; it belongs to no record: {values_of(row)}."
-    return ReadResult(None, [problem(code, message, fix, location)], None, location)
-
-
-def within(when: dt.date, start: Any, end: Any) -> bool:
-    """The day falls in the period (an open end runs on)."""
-    return (start is None or start <= when) and (end is None or when <= end)
-
-
 class RowReader:
     """Reads the rows of one record through :class:`Values`; whatever it cannot place is kept."""
 
@@ -1047,7 +1000,7 @@ class _Export:
     def lone_duplicate(self, person: str, row: Row) -> ReadResult:
         survivor = row.get("DUPLICATE_OF_PERSON_ID")
         said = "; ".join(
-            f"{r.file} row {r.number}: {values_of(r)}"
+            f"{r.file} row {r.number}: {listing(r)}"
             for table in (PERSON, *PER_PERSON)
             if table in self.tables.present
             for r in self.tables.rows_for(table, person)
@@ -1077,11 +1030,11 @@ class _Export:
         for table, person in self.missing:
             for row in self.tables.rows_for(table, person):
                 if person.upper() in NULLS:  # the shared reader keeps a NULL person id as text
-                    yield orphan(
+                    yield alone(
                         row, "person-id-missing", "names no person", "Give it a DIM_PERSON_ID."
                     )
                     continue
-                yield orphan(
+                yield alone(
                     row,
                     "person-not-found",
                     f"names person {person!r}, who is not in DIM_PERSON",
@@ -1091,9 +1044,7 @@ class _Export:
             if table not in self.tables.present:
                 continue
             for row in self.tables.rows_without_person(table):
-                yield orphan(
-                    row, "person-id-missing", "names no person", "Give it a DIM_PERSON_ID."
-                )
+                yield alone(row, "person-id-missing", "names no person", "Give it a DIM_PERSON_ID.")
 
 
 # --- one child ------------------------------------------------------------------------------

@@ -117,14 +117,12 @@ from exchange.adapters.liquidlogic import (
     ALLOWED,
     COMMON_CODES,
     RowReader,
-    StatusCache,
     columns_extra,
     load_config,
     open_tables,
-    orphan,
-    within,
 )
 from exchange.adapters.tables import NULLS, Row, TableSet, TableSpec
+from exchange.adapters.vendor import StatusCache, alone, within
 from exchange.canonical import Problem, RuleContext, Severity
 from exchange.canonical.model import SourceLocation
 
@@ -642,11 +640,9 @@ class _Export:
         for table, person in self.missing:
             for row in self.tables.rows_for(table, person):
                 if person.upper() in NULLS:  # the shared reader keeps a NULL id as text
-                    yield orphan(
-                        row, "person-id-missing", "names no person", "Give it a PERSON_ID."
-                    )
+                    yield alone(row, "person-id-missing", "names no person", "Give it a PERSON_ID.")
                     continue
-                yield orphan(
+                yield alone(
                     row,
                     "person-not-found",
                     f"names person {person!r}, who is not in dm_persons",
@@ -656,7 +652,7 @@ class _Export:
             if table.upper() not in self.tables.present:
                 continue
             for row in self.tables.rows_without_person(table):
-                yield orphan(row, "person-id-missing", "names no person", "Give it a PERSON_ID.")
+                yield alone(row, "person-id-missing", "names no person", "Give it a PERSON_ID.")
 
 
 def fatal_no_children(file: str) -> Exception:
