@@ -132,10 +132,9 @@ def validate_record(
     ],
 ) -> None:
     """Validate a canonical record file and print its problems."""
-    from exchange.authorities import load_registry
-    from exchange.canonical import RuleContext, validate_document
+    from exchange.adapters import default_rule_context
+    from exchange.canonical import validate_document
 
-    registry = load_registry()
     try:
         document = json.loads(path.read_bytes())
     except (ValueError, RecursionError) as exc:
@@ -144,11 +143,7 @@ def validate_record(
     if not isinstance(document, dict):
         console.print(f"[red]{path}: not a JSON object[/]")
         raise typer.Exit(2)
-    context = RuleContext(
-        is_known_authority=lambda code: registry.get(code) is not None,
-        known_dfe_codes=frozenset(a.dfe_code for a in registry if a.dfe_code),
-    )
-    report = validate_document(document, context)
+    report = validate_document(document, default_rule_context())
     for problem in report.problems:
         colour = "red" if problem.severity == "error" else "yellow"
         console.print(

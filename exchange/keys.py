@@ -26,16 +26,8 @@ def get_keyring() -> Keyring:
 @functools.cache
 def get_pseudonym_key() -> bytes:
     """The secret behind the audit log's child pseudonyms (EXCHANGE_PSEUDONYM_KEY)."""
-    settings = get_settings()
-    if settings.pseudonym_key:
-        return settings.pseudonym_key.encode("utf-8")
-    path = settings.data_dir / "pseudonym-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
-    return path.read_text().strip().encode("utf-8")
+    configured = get_settings().pseudonym_key
+    return configured.encode("utf-8") if configured else _secret_file("pseudonym-key")
 
 
 def _secret_file(name: str) -> bytes:

@@ -713,7 +713,7 @@ class CINCensusAdapter(Adapter):
         _sub(details, "ReferenceDate", p.reference_date)
         source = etree.SubElement(header, "Source")
         _sub(source, "SourceLevel", "L")
-        _sub(source, "LEA", _dfe_code(self, p.source_authority))
+        _sub(source, "LEA", _dfe_code(p.source_authority))
         _sub(source, "SoftwareCode", p.source_system)
         _sub(source, "Release", p.source_system_version)
         _sub(
@@ -819,7 +819,7 @@ def _chain(first: ChildRecord | None, rest: Iterator[ChildRecord]) -> Iterator[C
     yield from rest
 
 
-def _dfe_code(adapter: Adapter, code: str) -> str | None:
+def _dfe_code(code: str) -> str | None:
     if code.isdigit() and len(code) == 3:
         return code
     from exchange.authorities import load_registry

@@ -15,6 +15,7 @@ from typing import IO
 
 from exchange.adapters.base import Adapter, InputUnreadable, ReadResult, Source
 from exchange.canonical import ChildRecord, Problem, Severity
+from exchange.csvcells import csv_cell
 
 REPORT_COLUMNS = [
     "record",
@@ -30,13 +31,6 @@ REPORT_COLUMNS = [
     "message",
     "fix",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A report opened in a spreadsheet must not run anything a source value smuggled in.
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class ProblemReport:
@@ -61,7 +55,7 @@ class ProblemReport:
             loc = problem.location
             self.writer.writerow(
                 [
-                    _cell(v)
+                    csv_cell(v)
                     for v in (
                         key,
                         problem.severity.value,

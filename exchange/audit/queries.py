@@ -14,6 +14,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.audit.models import AuditChildRef, AuditEvent
+from exchange.csvcells import csv_cell
 from exchange.errors import ExchangeError
 
 
@@ -135,19 +136,6 @@ def all_events(session: Session, where: EventFilter, *, batch: int = 5000) -> It
 
 
 EXPORT_COLUMNS = list(EventOut.model_fields)
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not execute (=, +, -, @ at the start are neutralised)."""
-    if isinstance(value, list):
-        value = " ".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        value = json.dumps(value, sort_keys=True)
-    elif isinstance(value, dt.datetime):
-        value = value.isoformat()
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def export_csv(events: Iterable[AuditEvent]) -> Iterator[str]:

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.audit.models import AuditEvent
+from exchange.csvcells import csv_cell
 from exchange.transfers.lifecycle import OPEN
 from exchange.transfers.models import Transfer, TransferChild
 
@@ -163,7 +164,6 @@ def overdue(
 
 def as_csv(rows: Sequence[dict[str, Any]]) -> str:
     """Rows as CSV (cells that a spreadsheet would run are neutralised)."""
-    from exchange.audit.queries import csv_cell
 
     buffer = io.StringIO()
     if not rows:

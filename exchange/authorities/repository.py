@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from exchange.authorities.models import AuthorityRow
 from exchange.authorities.registry import AuthorityRegistry
+from exchange.canonical.rules import RuleContext
 
 
 def list_authorities(
@@ -94,3 +95,12 @@ def sync_registry(session: Session, registry: AuthorityRegistry) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+def rule_context(session: Session) -> RuleContext:
+    """The canonical rules' view of the register as the database holds it."""
+    gss, dfe = known_codes(session)
+    return RuleContext(
+        is_known_authority=lambda code: code.strip().upper() in gss or code.strip() in dfe,
+        known_dfe_codes=dfe,
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from exchange.audit.queries import csv_cell
+from exchange.csvcells import csv_cell
 from exchange.jobs.journal import Fate
 from exchange.jobs.runner import JobOutcome, JobParams
 

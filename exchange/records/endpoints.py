@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from exchange.api.requests import read_json_object
 from exchange.authorities import repository as authorities
 from exchange.authorities.auth import PrincipalDep
-from exchange.canonical import Problem, RuleContext, validate_document
+from exchange.canonical import Problem, validate_document
 from exchange.db import SessionDep
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
@@ -66,12 +66,7 @@ async def validate_record(
     document = await read_json_object(request)
 
     def check() -> ValidationResult:
-        gss, dfe = authorities.known_codes(session)
-        context = RuleContext(
-            is_known_authority=lambda code: code.strip().upper() in gss or code.strip() in dfe,
-            known_dfe_codes=dfe,
-        )
-        report = validate_document(document, context)
+        report = validate_document(document, authorities.rule_context(session))
         return ValidationResult(valid=report.valid, problems=report.problems)
 
     return await run_in_threadpool(check)

@@ -22,7 +22,7 @@ from exchange.audit.service import record_event, record_pseudonyms
 from exchange.authorities import repository as authorities
 from exchange.authorities.auth import Principal
 from exchange.authorities.models import AuthorityRow
-from exchange.canonical import ChildRecord, Problem, RuleContext, Severity, validate_document
+from exchange.canonical import ChildRecord, Problem, Severity, validate_document
 from exchange.config import get_settings
 from exchange.db.types import new_id, utcnow
 from exchange.transfers import clock
@@ -60,17 +60,9 @@ def clock_start() -> clock.ClockStart:
     return clock.ClockStart(get_settings().conference_clock_start)
 
 
-def _rule_context(session: Session) -> RuleContext:
-    gss, dfe = authorities.known_codes(session)
-    return RuleContext(
-        is_known_authority=lambda code: code.strip().upper() in gss or code.strip() in dfe,
-        known_dfe_codes=dfe,
-    )
-
-
 def prepare_records(session: Session, documents: Sequence[dict[str, Any]]) -> PreparedRecords:
     """Validate canonical records; any error refuses them all with every problem listed."""
-    context = _rule_context(session)
+    context = authorities.rule_context(session)
     records: list[ChildRecord] = []
     problems: list[Problem] = []
     for i, document in enumerate(documents):
@@ -109,7 +101,7 @@ def _refuse_errors(problems: list[Problem]) -> None:
 def prepare_export(session: Session, adapter_name: str, files: dict[str, str]) -> PreparedRecords:
     """Convert a raw export with its adapter; refuse it if it cannot be read or has errors."""
     try:
-        adapter = get_adapter(adapter_name)(_rule_context(session))
+        adapter = get_adapter(adapter_name)(authorities.rule_context(session))
     except UnknownAdapter as exc:
         raise ExportUnreadable(
             str(exc), fix="Use a name from GET /v1/adapters or `exchange adapters list`."
