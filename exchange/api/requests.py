@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from fastapi import Request
 
 from exchange.config import get_settings
@@ -50,16 +50,18 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
             fix="Encode the JSON as UTF-8.",
         ) from exc
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
+        # orjson: strict RFC 8259 (no NaN or Infinity), and several times faster than the
+        # standard library on the large bodies of transfer jobs.
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in exc.msg or "recursion" in exc.msg:
+            raise BodyNotJSON(
+                "The body is nested too deeply to be a record.",
+                fix="Send the record as the schema describes it; it is a few levels deep.",
+            ) from exc
         raise BodyNotJSON(
             f"The body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
             fix="Send a JSON object.",
-        ) from exc
-    except RecursionError as exc:
-        raise BodyNotJSON(
-            "The body is nested too deeply to be a record.",
-            fix="Send the record as the schema describes it; it is a few levels deep.",
         ) from exc
     if not isinstance(document, dict):
         raise BodyNotObject(

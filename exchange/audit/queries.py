@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -113,18 +114,48 @@ def _query(where: EventFilter) -> Select[AuditEvent]:
     return query
 
 
+# A cursor is the seq of a page's last event, as it has always been; the next page starts after
+# that event's (occurred_at, seq), looked up under the same filters.
+_CURSOR = re.compile(r"[0-9]{1,18}")
+
+
+def cursor_position(session: Session, where: EventFilter, cursor: str) -> tuple[dt.datetime, int]:
+    """Where the page after ``cursor`` starts: that event's time and seq."""
+    found = None
+    if _CURSOR.fullmatch(cursor):
+        seq = int(cursor)
+        found = session.scalar(
+            _query(where).with_only_columns(AuditEvent.occurred_at).where(AuditEvent.seq == seq)
+        )
+    if found is None:
+        raise AuditCursorInvalid(
+            "The cursor is not one this service gave for these filters.",
+            fix="Use next_cursor as it was given, with the same filters as the page it came from.",
+        )
+    return found, seq
+
+
+def page_query(
+    where: EventFilter, *, limit: int, after: tuple[dt.datetime, int] | None = None
+) -> Select[AuditEvent]:
+    """The statement for one page: newest first by time, then seq; after ``after`` if given."""
+    query = _query(where)
+    if after is not None:
+        # Keyset on (occurred_at, seq), written so that an index on occurred_at serves it.
+        moment, seq = after
+        query = query.where(
+            AuditEvent.occurred_at <= moment,
+            or_(AuditEvent.occurred_at < moment, AuditEvent.seq < seq),
+        )
+    return query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc()).limit(limit)
+
+
 def page_events(
     session: Session, where: EventFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[AuditEvent], str | None]:
-    """One page of events, newest first, and the cursor for the next."""
-    query = _query(where)
-    if cursor:
-        if not cursor.isdigit():
-            raise AuditCursorInvalid(
-                "The cursor is not valid.", fix="Use next_cursor as it was given."
-            )
-        query = query.where(AuditEvent.seq < int(cursor))
-    rows = list(session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+    """One page of events, newest first (by time, then seq), and the cursor for the next."""
+    after = cursor_position(session, where, cursor) if cursor else None
+    rows = list(session.scalars(page_query(where, limit=limit + 1, after=after)))
     next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
     return rows[:limit], next_cursor
 

@@ -6,11 +6,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from exchange.audit.chain import event_hash
@@ -18,6 +18,7 @@ from exchange.audit.models import AuditChildRef, AuditEvent, AuditHead
 from exchange.canonical import ChildRecord
 from exchange.canonical.codes import IdentifierSystem
 from exchange.canonical.identifiers import compact
+from exchange.db.base import table_of
 from exchange.db.types import utcnow
 from exchange.keys import get_pseudonym_key
 
@@ -80,35 +81,93 @@ def record_event(
     occurred_at: dt.datetime | None = None,
 ) -> AuditEvent:
     """Append one event to the chain (the head row is locked until the transaction ends)."""
-    # Incrementing the head first takes its row lock (PostgreSQL) or the write lock (SQLite),
-    # so the sequence number and previous hash read next cannot be taken by anyone else.
-    seq, prev_hash = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.hash)
-    ).one()
-    refs = sorted(set(child_refs))
-    fields: dict[str, Any] = {
-        "seq": seq,
-        "occurred_at": occurred_at or utcnow(),
-        "action": action,
-        "outcome": outcome,
-        "actor_authority": actor.authority if actor else None,
-        "counterpart_authority": counterpart_authority,
-        "client_id": actor.client_id if actor else None,
-        "role": actor.role if actor else None,
-        "acting_user": actor.acting_user if actor else None,
-        "transfer_id": transfer_id,
-        "request_id": actor.request_id if actor else None,
-        "source_address": actor.source_address if actor else None,
-        "purpose": purpose,
-        "child_refs": " ".join(refs),
-        "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
-    }
-    digest = event_hash(prev_hash, fields)
-    event = AuditEvent(**fields, prev_hash=prev_hash, hash=digest)
-    session.add(event)
-    session.add_all(AuditChildRef(event_seq=seq, ref=ref) for ref in refs)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
-    return event
+    [row] = record_events(
+        session,
+        [
+            Event(
+                action=action,
+                actor=actor,
+                outcome=outcome,
+                transfer_id=transfer_id,
+                counterpart_authority=counterpart_authority,
+                purpose=purpose,
+                child_refs=tuple(child_refs),
+                details=details,
+                occurred_at=occurred_at,
+            )
+        ],
+    )
+    return AuditEvent(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event to append: what was done, by whom, to which transfer and children."""
+
+    action: str
+    actor: Actor | None
+    outcome: str = "success"
+    transfer_id: str | None = None
+    counterpart_authority: str | None = None
+    purpose: str | None = None
+    child_refs: tuple[str, ...] = ()
+    details: dict[str, Any] | None = None
+    occurred_at: dt.datetime | None = None
+
+
+# Core statements on the tables, built once: appending is on every request's path.
+_HEAD = table_of(AuditHead)
+_TAKE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=_HEAD.c.seq + bindparam("n"))
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("hash"))
+_INSERT_EVENTS = insert(table_of(AuditEvent))
+_INSERT_REFS = insert(table_of(AuditChildRef))
+
+
+def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Append events to the chain in order, in four statements however many there are; returns
+    the rows written.
+
+    Incrementing the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
+    the sequence numbers and previous hash read with it cannot be taken by anyone else; the head
+    stays locked until the transaction ends, so callers append as their last write.
+    """
+    if not events:
+        return []
+    last_seq, prev_hash = session.execute(_TAKE_HEAD, {"n": len(events)}).one()
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    ref_rows: list[dict[str, Any]] = []
+    for seq, event in enumerate(events, last_seq - len(events) + 1):
+        actor = event.actor
+        refs = sorted(set(event.child_refs))
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "occurred_at": event.occurred_at or now,
+            "action": event.action,
+            "outcome": event.outcome,
+            "actor_authority": actor.authority if actor else None,
+            "counterpart_authority": event.counterpart_authority,
+            "client_id": actor.client_id if actor else None,
+            "role": actor.role if actor else None,
+            "acting_user": actor.acting_user if actor else None,
+            "transfer_id": event.transfer_id,
+            "request_id": actor.request_id if actor else None,
+            "source_address": actor.source_address if actor else None,
+            "purpose": event.purpose,
+            "child_refs": " ".join(refs),
+            "details": json.dumps(event.details or {}, sort_keys=True, separators=(",", ":")),
+        }
+        digest = event_hash(prev_hash, fields)
+        rows.append({**fields, "prev_hash": prev_hash, "hash": digest})
+        ref_rows.extend({"event_seq": seq, "ref": ref} for ref in refs)
+        prev_hash = digest
+    session.execute(_INSERT_EVENTS, rows)
+    if ref_rows:
+        session.execute(_INSERT_REFS, ref_rows)
+    session.execute(_MOVE_HEAD, {"hash": prev_hash})
+    return rows

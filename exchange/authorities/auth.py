@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -114,9 +114,9 @@ def write_denied(
         )
 
 
-def get_denied_writer() -> Iterator[DeniedWriter]:
+async def get_denied_writer() -> DeniedWriter:
     """How refused requests are recorded (a dependency, so tests can keep them in their transaction)."""
-    yield write_denied
+    return write_denied
 
 
 DeniedWriterDep = Annotated[DeniedWriter, Depends(get_denied_writer)]
@@ -209,8 +209,8 @@ def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def _require(role: Role) -> Callable[[Principal], Principal]:
-    def dependency(principal: PrincipalDep) -> Principal:
+def _require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(principal: PrincipalDep) -> Principal:
         if principal.role != role:
             refused = Forbidden(
                 f"This needs a client with the {role.value} role; yours is {principal.role.value}.",

@@ -34,19 +34,9 @@ def get_authority(
     session: Session, code: str, *, today: dt.date | None = None
 ) -> AuthorityRow | None:
     """The authority with this GSS or DfE code; a DfE code shared with a predecessor gives the
-    current holder."""
-    key = code.strip().upper()
-    row = session.get(AuthorityRow, key)
-    if row is not None:
-        return row
-    candidates = session.scalars(select(AuthorityRow).where(AuthorityRow.dfe_code == key)).all()
-    if not candidates:
-        return None
-    day = today or dt.date.today()
-    current = [r for r in candidates if r.is_current_on(day)]
-    if current:
-        return current[0]
-    return max(candidates, key=lambda r: r.end_date or dt.date.max)
+    current holder (the code is resolved as :func:`find_authority` does)."""
+    found = find_authority(session, code, today=today)
+    return session.get(AuthorityRow, found.gss_code) if found is not None else None
 
 
 def get_many(session: Session, gss_codes: Sequence[str]) -> list[AuthorityRow]:
@@ -60,21 +50,87 @@ def get_many(session: Session, gss_codes: Sequence[str]) -> list[AuthorityRow]:
     return [rows[c] for c in gss_codes if c in rows]
 
 
-_KNOWN: tuple[float, tuple[frozenset[str], frozenset[str]]] | None = None
 REGISTER_CACHE_SECONDS = 60.0
 
 
-def known_codes(session: Session) -> tuple[frozenset[str], frozenset[str]]:
-    """All GSS codes and all DfE codes in the registry (read at most once a minute: the
-    register changes only when the database is upgraded)."""
-    global _KNOWN
+@dataclasses.dataclass(frozen=True, slots=True)
+class Authority:
+    """An authority as the register held it when last read (a plain value, safe to share)."""
+
+    gss_code: str
+    dfe_code: str | None
+    name: str
+    end_date: dt.date | None
+    successor_gss_codes: tuple[str, ...]
+
+    def is_current_on(self, day: dt.date) -> bool:
+        """Whether the authority exists on the day."""
+        return self.end_date is None or self.end_date > day
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Register:
+    by_gss: dict[str, Authority]
+    by_dfe: dict[str, list[Authority]]
+    gss_codes: frozenset[str]
+    dfe_codes: frozenset[str]
+
+
+_REGISTER: tuple[float, _Register] | None = None
+
+
+def _register(session: Session) -> _Register:
+    """The whole register, read at most once a minute per process (it changes only when the
+    database is upgraded or `exchange authorities sync` runs)."""
+    global _REGISTER
     now = time.monotonic()
-    if _KNOWN is not None and now - _KNOWN[0] < REGISTER_CACHE_SECONDS:
-        return _KNOWN[1]
-    rows = session.execute(select(AuthorityRow.gss_code, AuthorityRow.dfe_code)).all()
-    codes = frozenset(r[0] for r in rows), frozenset(r[1] for r in rows if r[1])
-    _KNOWN = (now, codes)
-    return codes
+    if _REGISTER is not None and now - _REGISTER[0] < REGISTER_CACHE_SECONDS:
+        return _REGISTER[1]
+    by_gss: dict[str, Authority] = {}
+    by_dfe: dict[str, list[Authority]] = {}
+    for row in session.execute(
+        select(
+            AuthorityRow.gss_code,
+            AuthorityRow.dfe_code,
+            AuthorityRow.name,
+            AuthorityRow.end_date,
+            AuthorityRow.successor_gss_codes,
+        )
+    ):
+        authority = Authority(row[0], row[1], row[2], row[3], tuple(row[4].split()))
+        by_gss[authority.gss_code] = authority
+        if authority.dfe_code:
+            by_dfe.setdefault(authority.dfe_code, []).append(authority)
+    register = _Register(by_gss, by_dfe, frozenset(by_gss), frozenset(by_dfe))
+    _REGISTER = (now, register)
+    return register
+
+
+def find_authority(
+    session: Session, code: str, *, today: dt.date | None = None
+) -> Authority | None:
+    """The authority with this GSS or DfE code, from the cached register (no query on the hot
+    paths); a DfE code shared with a predecessor gives the holder current on ``today``, or
+    failing that the last to hold it."""
+    register = _register(session)
+    key = code.strip().upper()
+    found = register.by_gss.get(key)
+    if found is not None:
+        return found
+    candidates = register.by_dfe.get(key, [])
+    if not candidates:
+        return None
+    day = today or dt.date.today()
+    current = [a for a in candidates if a.is_current_on(day)]
+    if current:
+        return current[0]
+    return max(candidates, key=lambda a: a.end_date or dt.date.max)
+
+
+def known_codes(session: Session) -> tuple[frozenset[str], frozenset[str]]:
+    """All GSS codes and all DfE codes in the registry (from the cached register)."""
+    register = _register(session)
+    return register.gss_codes, register.dfe_codes
 
 
 def sync_registry(session: Session, registry: AuthorityRegistry) -> int:
@@ -94,6 +150,8 @@ def sync_registry(session: Session, registry: AuthorityRegistry) -> int:
                 setattr(row, key, value)
             changed += 1
     session.flush()
+    global _REGISTER
+    _REGISTER = None
     return changed
 
 

@@ -3,7 +3,9 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from typing import cast
+
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -19,6 +21,11 @@ class Base(DeclarativeBase):
     """Base of every table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table of a mapped class, for Core statements on hot paths."""
+    return cast(Table, model.__table__)
 
 
 def import_models() -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from exchange.config import get_settings
 
@@ -67,10 +69,31 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-def get_session() -> Iterator[Session]:
-    """Request-scoped session: the request boundary commits, or rolls back on error."""
-    with session_scope() as session:
+async def get_session() -> AsyncIterator[Session]:
+    """Request-scoped session: the request boundary commits, or rolls back on error.
+
+    Opening a session does no I/O (it connects on first use), so it happens on the event loop;
+    the end (commit or rollback, then returning the connection) is one hop to a worker thread.
+    """
+    session = _session_factory(None)()
+    try:
         yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, session, False)
+        raise
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_end, session, True)
+
+
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 # scope="function": the transaction commits before the response is sent, so a client never

@@ -9,6 +9,7 @@ resumed after a crash sends what is left and never anything twice.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from exchange.canonical import ChildRecord, Severity
 from exchange.jobs import journal as j
 from exchange.jobs.journal import Journal, idempotency_key
 from exchange.jobs.routing import Router
-from exchange.jobs.sender import BatchSender, GaveUp, JobFatal
+from exchange.jobs.sender import BatchSender, GaveUp, Item, JobFatal
 
 JOURNAL_NAME = "journal.sqlite"
 
@@ -92,13 +93,13 @@ def _problem_fields(
     return worst.code, worst.message, worst.fix, location
 
 
-def _body(record: ChildRecord, to_authority: str, params: JobParams) -> dict[str, Any]:
-    return {
-        "to_authority": to_authority,
-        "reason": params.reason,
-        "legal_basis": params.legal_basis,
-        "records": [record.model_dump(mode="json", exclude_none=True)],
-    }
+def _body(record: ChildRecord, to_authority: str, params: JobParams) -> str:
+    """The transfer's request body as JSON: the record serialised straight to JSON, spliced into
+    the object with the transfer's other fields (no dict of the record is ever built)."""
+    head = json.dumps(
+        {"to_authority": to_authority, "reason": params.reason, "legal_basis": params.legal_basis}
+    )
+    return f'{head[:-1]},"records":[{record.model_dump_json(exclude_none=True)}]}}'
 
 
 def run_job(
@@ -137,7 +138,7 @@ def run_job(
     in_flight: dict[
         futures.Future[list[dict[str, Any]]], list[tuple[int, str | None, str, str]]
     ] = {}
-    batch: list[tuple[int, str | None, str, str, dict[str, Any]]] = []
+    batch: list[tuple[int, str | None, str, str, str]] = []
     location_of: dict[int, dict[str, Any]] = {}  # where each in-flight record is in the export
 
     def settle(block: bool) -> None:
@@ -203,7 +204,7 @@ def run_job(
         nonlocal batch
         if not batch:
             return
-        items = [{"idempotency_key": key, "transfer": body} for (_, _, key, _, body) in batch]
+        items = [Item(key, body) for (_, _, key, _, body) in batch]
         marks = [(n, record_key, key, to) for (n, record_key, key, to, _) in batch]
         with journal.batch():
             for n, record_key, key, to in marks:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from exchange.adapters import UnknownAdapter, get_adapter
 from exchange.api.requests import (
@@ -27,13 +27,12 @@ from exchange.config import get_settings
 from exchange.db import SessionDep
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError, UnsupportedMediaType
-from exchange.transfers import correspondence, idempotency, repository, service
+from exchange.transfers import correspondence, idempotency, repository, sending, service
 from exchange.transfers.errors import FormatNotAvailable, LimitExceeded
 from exchange.transfers.repository import TransferFilter
 from exchange.transfers.schemas import (
     AcceptChild,
     BatchCreate,
-    BatchItem,
     BatchOut,
     BatchResult,
     DeclineChild,
@@ -42,7 +41,6 @@ from exchange.transfers.schemas import (
     MessageOut,
     RecordsOut,
     RecordUpdate,
-    TransferCreate,
     TransferOut,
     TransferPage,
     TransferStatus,
@@ -72,31 +70,19 @@ IdempotencyKey = Annotated[
 ]
 
 
-class RequestBodyInvalid(ExchangeError):
-    """The body does not match what the endpoint takes."""
-
-    status, code, title = 422, "request-invalid", "Request not valid"
-
-
-def _parse(model: type[Any], document: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(document)
-    except ValidationError as exc:
-        errors = [
-            {"pointer": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise RequestBodyInvalid(
-            "The body does not match what this endpoint takes.",
-            fix="Correct the fields listed in errors (see the API docs).",
-            errors=errors,
-        ) from exc
+_parse = sending.parse
+RequestBodyInvalid = sending.RequestBodyInvalid
 
 
 def _json(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _model(model: BaseModel, status: int = 200) -> Response:
+    """A model as the response, serialised once (the route's response_model documents it)."""
+    return Response(model.model_dump_json(), status, media_type="application/json")
 
 
 def _audit_last(session: Any, principal: Principal) -> None:
@@ -170,40 +156,36 @@ async def send_transfer(
     session: SessionDep,
     principal: AuthorityPrincipal,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Send a child's case (or a sibling group's) to another authority.
 
     Give canonical `records`, or a raw `export` with the adapter that reads it. Repeating the
     request with the same Idempotency-Key replays the first response (`Idempotent-Replayed: true`)
     and never creates a second transfer.
     """
-    request.state.session = session
+    key = idempotency.check_key(idempotency_key)
+    check_json_media_type(request)
+    raw = await read_body(request)
+    item = sending.SendItem(
+        key,
+        idempotency.request_hash(request.method, request.url.path, raw),
+        parse_json_object(raw),
+    )
 
-    def work(db: Any, document: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        body: TransferCreate = _parse(TransferCreate, document)
-        receiver = service.resolve_receiver(db, principal, body.to_authority)
-        if body.records is not None:
-            prepared = service.prepare_records(db, body.records)
-        else:
-            assert body.export is not None
-            prepared = service.prepare_export(
-                db, body.export.adapter, {f.name: f.content_base64 for f in body.export.files}
-            )
-        transfer = service.create_transfer(
-            db,
-            principal,
-            reason=body.reason,
-            legal_basis=body.legal_basis,
-            urgency=body.urgency,
-            prepared=prepared,
-            receiver=receiver,
-            audit=False,
+    def run() -> Response:
+        [result] = sending.send(session, principal, [item])
+        if result.error is not None:
+            raise result.error
+        headers = {"Location": f"/v1/transfers/{result.transfer_id}"}
+        if result.replayed:
+            assert result.body is not None
+            headers["Idempotent-Replayed"] = "true"
+            return _json(result.body, result.status, headers)
+        return Response(
+            result.content, result.status, headers=headers, media_type="application/json"
         )
-        _created(db, transfer)
-        out = transfer_out(db, transfer, now=utcnow(), with_problems=True)
-        return 201, out.model_dump(mode="json"), transfer.id
 
-    return await _idempotent(request, principal, idempotency_key, work)
+    return await run_in_threadpool(run)
 
 
 def _page(
@@ -284,21 +266,23 @@ def list_transfers(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> TransferPage:
+) -> Response:
     """Transfers your authority sent or received. Newest first; follow next_cursor for more."""
-    return _page(
-        session,
-        principal,
-        box=box,
-        status=status,
-        child_nhs_number=child_nhs_number,
-        child_la_id=child_la_id,
-        child_la_authority=child_la_authority,
-        created_from=created_from,
-        created_to=created_to,
-        overdue=overdue,
-        limit=limit,
-        cursor=cursor,
+    return _model(
+        _page(
+            session,
+            principal,
+            box=box,
+            status=status,
+            child_nhs_number=child_nhs_number,
+            child_la_id=child_la_id,
+            child_la_authority=child_la_authority,
+            created_from=created_from,
+            created_to=created_to,
+            overdue=overdue,
+            limit=limit,
+            cursor=cursor,
+        )
     )
 
 
@@ -313,31 +297,33 @@ def inbox(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> TransferPage:
+) -> Response:
     """Open transfers sent to your authority (sent, received, acknowledged), newest first."""
-    return _page(
-        session,
-        principal,
-        box="received",
-        status=[TransferStatus.SENT, TransferStatus.RECEIVED, TransferStatus.ACKNOWLEDGED],
-        child_nhs_number=None,
-        child_la_id=None,
-        child_la_authority=None,
-        created_from=None,
-        created_to=None,
-        overdue=overdue,
-        limit=limit,
-        cursor=cursor,
+    return _model(
+        _page(
+            session,
+            principal,
+            box="received",
+            status=[TransferStatus.SENT, TransferStatus.RECEIVED, TransferStatus.ACKNOWLEDGED],
+            child_nhs_number=None,
+            child_la_id=None,
+            child_la_authority=None,
+            created_from=None,
+            created_to=None,
+            overdue=overdue,
+            limit=limit,
+            cursor=cursor,
+        )
     )
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut, responses={**AUTH, **NOT_FOUND})
 def get_transfer(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId
-) -> TransferOut:
+) -> Response:
     """One transfer. The receiving authority's first read marks it received."""
     transfer = service.load(session, principal, transfer_id)
-    return transfer_out(session, transfer, now=utcnow(), with_problems=True)
+    return _model(transfer_out(session, transfer, now=utcnow(), with_problems=True))
 
 
 @router.post(
@@ -347,10 +333,10 @@ def get_transfer(
 )
 def acknowledge(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId
-) -> TransferOut:
+) -> Response:
     """The receiving authority acknowledges the transfer (the conference clock starts, by default)."""
     transfer = service.acknowledge(session, principal, transfer_id)
-    return transfer_out(session, transfer, now=utcnow())
+    return _model(transfer_out(session, transfer, now=utcnow()))
 
 
 @router.post(
@@ -364,10 +350,10 @@ def accept_child(
     transfer_id: TransferId,
     position: Annotated[int, Path(ge=1, le=1000)],
     body: AcceptChild,
-) -> TransferOut:
+) -> Response:
     """Accept a child, with your own id for them and the transfer-in conference date."""
     transfer = service.decide_child(session, principal, transfer_id, position, body)
-    return transfer_out(session, transfer, now=utcnow())
+    return _model(transfer_out(session, transfer, now=utcnow()))
 
 
 @router.post(
@@ -381,10 +367,10 @@ def decline_child(
     transfer_id: TransferId,
     position: Annotated[int, Path(ge=1, le=1000)],
     body: DeclineChild,
-) -> TransferOut:
+) -> Response:
     """Decline a child, with the reason."""
     transfer = service.decide_child(session, principal, transfer_id, position, body)
-    return transfer_out(session, transfer, now=utcnow())
+    return _model(transfer_out(session, transfer, now=utcnow()))
 
 
 @router.post(
@@ -394,10 +380,10 @@ def decline_child(
 )
 def withdraw(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId, body: Withdraw
-) -> TransferOut:
+) -> Response:
     """The sending authority withdraws a transfer that is not yet decided."""
     transfer = service.withdraw(session, principal, transfer_id, body)
-    return transfer_out(session, transfer, now=utcnow())
+    return _model(transfer_out(session, transfer, now=utcnow()))
 
 
 @router.post(
@@ -648,7 +634,7 @@ def download_document(
 )
 async def send_batch(
     request: Request, session: SessionDep, principal: AuthorityPrincipal
-) -> BatchOut:
+) -> Response:
     """Send many transfers at once (transfer jobs): each item has its own Idempotency-Key and
     its own result; one item's failure does not stop the others."""
     document = await read_json_object(request)
@@ -660,73 +646,56 @@ async def send_batch(
             fix="Send smaller batches.",
         )
 
+    items = []
+    refused: dict[int, BatchResult] = {}
+    for index, entry in enumerate(body.items):
+        try:
+            key = idempotency.check_key(entry.idempotency_key)
+        except ExchangeError as exc:
+            refused[index] = BatchResult(
+                idempotency_key=entry.idempotency_key, status=exc.status, problem=_problem(exc)
+            )
+            continue
+        raw = orjson.dumps(entry.transfer, option=orjson.OPT_SORT_KEYS)
+        fingerprint = idempotency.request_hash("POST", "/v1/transfers", raw)
+        items.append((index, sending.SendItem(key, fingerprint, entry.transfer)))
+
     def run() -> BatchOut:
-        results = [_batch_item(session, principal, item) for item in body.items]
-        _audit_last(session, principal)
+        sent = iter(sending.send(session, principal, [item for _, item in items]))
+        positions = {index for index, _ in items}
+        results = [
+            refused[index] if index not in positions else _batch_result(next(sent))
+            for index in range(len(body.items))
+        ]
         return BatchOut(results=results)
 
-    return await run_in_threadpool(run)
+    return _model(await run_in_threadpool(run))
 
 
-def _batch_item(session: Any, principal: Principal, item: BatchItem) -> BatchResult:
-    key = idempotency.check_key(item.idempotency_key)
-    raw = json.dumps(item.transfer, sort_keys=True, separators=(",", ":")).encode()
-    fingerprint = idempotency.request_hash("POST", "/v1/transfers", raw)
-    try:
-        with session.begin_nested():
-            claimed = idempotency.begin(
-                session, client_id=principal.client_id, key=key, fingerprint=fingerprint
-            )
-            if isinstance(claimed, idempotency.Replay):
-                return BatchResult(
-                    idempotency_key=key,
-                    status=claimed.status_code,
-                    replayed=True,
-                    transfer=TransferOut.model_validate(claimed.body),
-                )
-            create: TransferCreate = _parse(TransferCreate, item.transfer)
-            receiver = service.resolve_receiver(session, principal, create.to_authority)
-            if create.records is not None:
-                prepared = service.prepare_records(session, create.records)
-            else:
-                assert create.export is not None
-                prepared = service.prepare_export(
-                    session,
-                    create.export.adapter,
-                    {f.name: f.content_base64 for f in create.export.files},
-                )
-            transfer = service.create_transfer(
-                session,
-                principal,
-                reason=create.reason,
-                legal_basis=create.legal_basis,
-                urgency=create.urgency,
-                prepared=prepared,
-                receiver=receiver,
-                audit=False,
-            )
-            out = transfer_out(session, transfer, now=utcnow(), with_problems=True)
-            idempotency.complete(
-                session,
-                claimed,
-                status_code=201,
-                body=out.model_dump(mode="json"),
-                transfer_id=transfer.id,
-            )
-        _created(session, transfer)  # after the savepoint: a failed item leaves no event
-        return BatchResult(idempotency_key=key, status=201, transfer=out)
-    except ExchangeError as exc:
-        # The savepoint is rolled back: the item left nothing behind, its key stays free.
-        problem = {
-            "type": f"https://exchange.example/problems/{exc.code}",
-            "title": exc.title,
-            "status": exc.status,
-            "detail": exc.detail,
-            "code": exc.code,
-            **({"fix": exc.fix} if exc.fix else {}),
-            **exc.extra,
-        }
-        return BatchResult(idempotency_key=key, status=exc.status, problem=problem)
+def _problem(exc: ExchangeError) -> dict[str, Any]:
+    return {
+        "type": f"https://exchange.example/problems/{exc.code}",
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+        **({"fix": exc.fix} if exc.fix else {}),
+        **exc.extra,
+    }
+
+
+def _batch_result(result: sending.SendResult) -> BatchResult:
+    if result.error is not None:
+        return BatchResult(
+            idempotency_key=result.key, status=result.status, problem=_problem(result.error)
+        )
+    transfer = result.transfer or TransferOut.model_validate(result.body)
+    return BatchResult(
+        idempotency_key=result.key,
+        status=result.status,
+        replayed=result.replayed,
+        transfer=transfer,
+    )
 
 
 @router.get(

@@ -1,8 +1,10 @@
 """Idempotency-Key handling (IETF httpapi draft): a repeat replays, a reuse is refused.
 
-The key's row is inserted in the same transaction as the transfer it creates, inside a
-savepoint. A concurrent request with the same key waits on the unique index until the first
-commits, then finds the stored response and replays it: never a second transfer.
+The key's row is inserted in the same transaction as the transfer it creates. A concurrent
+request with the same key waits on the unique index until the first commits, then finds the
+stored response and replays it: never a second transfer. Sending transfers claims keys with
+:func:`claim` (the response already sealed, one statement for a whole batch); the other
+idempotent requests use :func:`begin` then :func:`complete`.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange.config import get_settings
+from exchange.db.base import table_of
 from exchange.db.types import utcnow
 from exchange.transfers.errors import (
     IdempotencyInProgress,
@@ -115,6 +120,82 @@ def begin(
             raise
         return _replay(session, winner, fingerprint)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A key to claim together with the response it will replay (already sealed in a blob)."""
+
+    key: str
+    fingerprint: str
+    status_code: int
+    response_blob_id: str
+    transfer_id: str | None
+
+
+def claim(session: Session, *, client_id: str, claims: Sequence[Claim]) -> set[str]:
+    """Store each key with its response unless the key is already held; returns the response
+    blob ids of the claims that were stored.
+
+    One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL a key that a concurrent transaction has
+    just claimed makes this wait until that one ends, so a race never makes a second transfer.
+    """
+    if not claims:
+        return set()
+    now = utcnow()
+    expires = now + dt.timedelta(hours=get_settings().idempotency_key_hours)
+    rows = [
+        {
+            "client_id": client_id,
+            "key": c.key,
+            "request_hash": c.fingerprint,
+            "status_code": c.status_code,
+            "response_blob_id": c.response_blob_id,
+            "transfer_id": c.transfer_id,
+            "created_at": now,
+            "expires_at": expires,
+        }
+        for c in claims
+    ]
+    statement = _CLAIM[session.get_bind().dialect.name]
+    return {str(blob_id) for blob_id in session.scalars(statement, rows)}
+
+
+def _claim_statement(insert: Any) -> Any:
+    table = table_of(IdempotencyRecord)
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.client_id, table.c.key])
+        .returning(table.c.response_blob_id, sort_by_parameter_order=True)
+    )
+
+
+_CLAIM = {
+    "postgresql": _claim_statement(postgresql.insert),
+    "sqlite": _claim_statement(sqlite.insert),
+}
+
+
+def held(session: Session, *, client_id: str, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+    """The keys already held and still in their replay window; expired ones are forgotten."""
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key.in_(set(keys))
+        )
+    ).all()
+    now = utcnow()
+    expired = [row.id for row in rows if row.expires_at <= now]
+    if expired:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(expired)))
+    return {row.key: row for row in rows if row.expires_at > now}
+
+
+def replay(session: Session, row: IdempotencyRecord, fingerprint: str) -> Replay:
+    """The stored response for a repeat of the request that claimed ``row`` (a different request
+    with the same key is refused)."""
+    return _replay(session, row, fingerprint)
 
 
 def complete(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 from sqlalchemy import (
     BigInteger,
@@ -153,3 +154,54 @@ class IdempotencyRecord(Base):
     transfer_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+@dataclass(slots=True)
+class ChildDraft:
+    """A child of a transfer as plain values (the columns of ``transfer_children``)."""
+
+    id: str
+    transfer_id: str
+    position: int
+    record_blob_id: str | None
+    nhs_ref: str | None
+    la_child_ref: str | None
+    problems_json: str
+    status: str = "pending"
+    receiver_child_id: str | None = None
+    transfer_in_conference_date: dt.date | None = None
+    decline_reason: str | None = None
+    decided_at: dt.datetime | None = None
+    decided_by_user: str | None = None
+
+
+@dataclass(slots=True)
+class TransferDraft:
+    """A transfer as plain values (the columns of ``transfers``): one being built to be written,
+    or one read for a listing. Cheap by the hundred; the views read it like a :class:`Transfer`."""
+
+    id: str
+    from_authority: str
+    to_authority: str
+    status: str
+    reason: str
+    legal_basis: str
+    urgency: str
+    created_at: dt.datetime
+    created_by_client: str
+    created_by_user: str | None
+    acknowledgement_due: dt.datetime = dt.datetime.min
+    conference_due: dt.date = dt.date.min
+    conference_clock_started: bool = False
+    received_at: dt.datetime | None = None
+    acknowledged_at: dt.datetime | None = None
+    decided_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    supersedes_id: str | None = None
+    superseded_by_id: str | None = None
+    withdrawn_reason: str | None = None
+    content_purged_at: dt.datetime | None = None
+    children: list[ChildDraft] = field(default_factory=list)
+
+
+AnyTransfer = Transfer | TransferDraft

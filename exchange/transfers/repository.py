@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from exchange.db.base import table_of
 from exchange.errors import ExchangeError
 from exchange.transfers.lifecycle import OPEN
-from exchange.transfers.models import Transfer, TransferChild
+from exchange.transfers.models import (
+    AnyTransfer,
+    ChildDraft,
+    Transfer,
+    TransferChild,
+    TransferDraft,
+)
 
 
 class CursorInvalid(ExchangeError):
@@ -36,7 +43,7 @@ class TransferFilter:
     overdue: bool | None = None
 
 
-def encode_cursor(transfer: Transfer) -> str:
+def encode_cursor(transfer: AnyTransfer) -> str:
     """An opaque cursor pointing after ``transfer`` in newest-first order."""
     raw = json.dumps([transfer.created_at.isoformat(), transfer.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -57,11 +64,19 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         ) from exc
 
 
+_TRANSFERS = table_of(Transfer)
+_CHILDREN = table_of(TransferChild)
+
+
 def list_transfers(
     session: Session, where: TransferFilter, *, limit: int, cursor: str | None, now: dt.datetime
-) -> list[Transfer]:
-    """Transfers of one authority, newest first, one page (plus one to tell if there is more)."""
-    query = select(Transfer)
+) -> list[TransferDraft]:
+    """Transfers of one authority, newest first, one page (plus one to tell if there is more).
+
+    Read as plain rows, not loaded objects: a page is only shown, and this is the inbox that
+    every authority's system polls.
+    """
+    query = select(_TRANSFERS)
     if where.box == "sent":
         query = query.where(Transfer.from_authority == where.authority)
     elif where.box == "received":
@@ -104,4 +119,11 @@ def list_transfers(
             )
         )
     query = query.order_by(Transfer.created_at.desc(), Transfer.id.desc()).limit(limit + 1)
-    return list(session.scalars(query))
+    transfers = [TransferDraft(**row._mapping) for row in session.execute(query)]
+    if transfers:
+        by_id = {t.id: t for t in transfers}
+        children = select(_CHILDREN).where(_CHILDREN.c.transfer_id.in_(list(by_id)))
+        for row in session.execute(children.order_by(_CHILDREN.c.position)):
+            child = ChildDraft(**row._mapping)
+            by_id[child.transfer_id].children.append(child)
+    return transfers

@@ -15,15 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from exchange.adapters import InputUnreadable, Source, UnknownAdapter, get_adapter
-from exchange.audit.service import record_event, record_pseudonyms
+from exchange.audit.service import Event, record_event, record_events, record_pseudonyms
 from exchange.authorities import repository as authorities
 from exchange.authorities.auth import Principal
 from exchange.authorities.models import AuthorityRow
 from exchange.canonical import ChildRecord, Problem, Severity, validate_document
 from exchange.config import get_settings
+from exchange.db.base import table_of
 from exchange.db.types import new_id, utcnow
 from exchange.transfers import clock
 from exchange.transfers.errors import (
@@ -36,7 +38,14 @@ from exchange.transfers.errors import (
     TransitionNotAllowed,
 )
 from exchange.transfers.lifecycle import OPEN, TERMINAL, allowed
-from exchange.transfers.models import Transfer, TransferChild, TransferTransition
+from exchange.transfers.models import (
+    AnyTransfer,
+    ChildDraft,
+    Transfer,
+    TransferChild,
+    TransferDraft,
+    TransferTransition,
+)
 from exchange.transfers.schemas import (
     AcceptChild,
     DeclineChild,
@@ -140,18 +149,18 @@ def prepare_export(session: Session, adapter_name: str, files: dict[str, str]) -
     return PreparedRecords(records, [p for p in problems if p.severity == Severity.WARNING])
 
 
-def resolve_receiver(session: Session, principal: Principal, code: str) -> AuthorityRow:
+def resolve_receiver(session: Session, principal: Principal, code: str) -> authorities.Authority:
     """The receiving authority: known, not abolished, not the sender."""
     today = dt.date.today()
-    row = authorities.get_authority(session, code, today=today)
+    row = authorities.find_authority(session, code, today=today)
     if row is None:
         raise AuthorityNotAccepted(
             f"No authority has the code {code!r}.",
             fix="Give the receiving authority's DfE 3-digit or GSS code (GET /v1/authorities).",
         )
     if not row.is_current_on(today):
-        successors = authorities.get_many(session, row.successor_gss_codes.split())
-        names = ", ".join(f"{s.name} ({s.dfe_code})" for s in successors) or "none recorded"
+        successors = [authorities.find_authority(session, c) for c in row.successor_gss_codes]
+        names = ", ".join(f"{s.name} ({s.dfe_code})" for s in successors if s) or "none recorded"
         raise AuthorityNotAccepted(
             f"{row.name} was abolished on {row.end_date}; its successors: {names}.",
             fix="Send to the successor authority that now covers the child's address.",
@@ -196,7 +205,7 @@ def _transition(
         transfer.closed_at = utcnow()
 
 
-def _refresh_clock(transfer: Transfer) -> None:
+def _refresh_clock(transfer: AnyTransfer) -> None:
     dates = clock.transfer_clock(
         sent_at=transfer.created_at,
         received_at=transfer.received_at,
@@ -209,30 +218,38 @@ def _refresh_clock(transfer: Transfer) -> None:
     transfer.conference_clock_started = dates.conference_clock_started
 
 
-def create_transfer(
-    session: Session,
+@dataclass(slots=True)
+class NewTransfer:
+    """A transfer built in memory (its records sealed), to be written with others at once."""
+
+    transfer: TransferDraft
+    blobs: list[dict[str, Any]]
+    transition: dict[str, Any]
+
+
+def build_transfer(
     principal: Principal,
     *,
     reason: str,
     legal_basis: str,
     urgency: Urgency,
     prepared: PreparedRecords,
-    receiver: AuthorityRow,
+    receiver_gss: str,
     supersedes: Transfer | None = None,
-    audit: bool = True,
-) -> Transfer:
-    """Store a new transfer: records sealed, clock set, the first transition and audit event."""
+) -> NewTransfer:
+    """A new transfer with its children, records sealed and clock set; nothing written yet."""
     assert principal.authority is not None
-    if len(prepared.records) > get_settings().max_children_per_transfer:
+    limit = get_settings().max_children_per_transfer
+    if len(prepared.records) > limit:
         raise LimitExceeded(
-            f"A transfer carries at most {get_settings().max_children_per_transfer} children.",
+            f"A transfer carries at most {limit} children.",
             fix="Send the children in several transfers.",
         )
     now = utcnow()
-    transfer = Transfer(
+    transfer = TransferDraft(
         id=new_id(),
         from_authority=principal.authority,
-        to_authority=receiver.gss_code,
+        to_authority=receiver_gss,
         status=TransferStatus.SENT.value,
         reason=reason,
         legal_basis=legal_basis,
@@ -241,72 +258,146 @@ def create_transfer(
         created_by_client=principal.client_id,
         created_by_user=principal.acting_user,
     )
-    if supersedes is not None:
+    if supersedes is None:
+        _refresh_clock(transfer)
+    else:
         # An update replaces the content, not the statutory clock.
         transfer.supersedes_id = supersedes.id
         transfer.received_at = supersedes.received_at
         transfer.acknowledged_at = supersedes.acknowledged_at
-    _refresh_clock(transfer)
-    if supersedes is not None:
         transfer.acknowledgement_due = supersedes.acknowledgement_due
         transfer.conference_due = supersedes.conference_due
         transfer.conference_clock_started = supersedes.conference_clock_started
-    if supersedes is not None:
         transfer.status = supersedes.status
-    session.add(transfer)
     warnings = json.dumps([p.model_dump(mode="json", exclude_none=True) for p in prepared.warnings])
+    blobs = []
     for position, record in enumerate(prepared.records, 1):
-        blob = vault.seal(
-            session,
-            "record",
-            record.model_dump_json(exclude_none=True).encode("utf-8"),
-            flush=False,
-        )
-        child_refs = record_pseudonyms(record, principal.authority)
+        blob = vault.sealed_row("record", record.model_dump_json(exclude_none=True).encode("utf-8"))
+        blobs.append(blob)
+        refs = record_pseudonyms(record, principal.authority)
         transfer.children.append(
-            TransferChild(
+            ChildDraft(
+                id=new_id(),
+                transfer_id=transfer.id,
                 position=position,
-                record_blob=blob,
-                nhs_ref=next((r for r in child_refs if r.startswith("nhs:")), None),
-                la_child_ref=next((r for r in child_refs if r.startswith("la:")), None),
+                record_blob_id=blob["id"],
+                nhs_ref=next((r for r in refs if r.startswith("nhs:")), None),
+                la_child_ref=next((r for r in refs if r.startswith("la:")), None),
                 problems_json=warnings,
             )
         )
-    session.add(
-        TransferTransition(
-            transfer_id=transfer.id,
-            at=now,
-            from_status=None,
-            to_status=transfer.status,
-            authority=principal.authority,
-            client_id=principal.client_id,
-            acting_user=principal.acting_user,
-            note=f"update of {supersedes.id}" if supersedes is not None else None,
-        )
+    transition = {
+        "transfer_id": transfer.id,
+        "at": now,
+        "from_status": None,
+        "to_status": transfer.status,
+        "authority": principal.authority,
+        "client_id": principal.client_id,
+        "acting_user": principal.acting_user,
+        "note": f"update of {supersedes.id}" if supersedes is not None else None,
+    }
+    return NewTransfer(transfer, blobs, transition)
+
+
+_TRANSFER_COLUMNS = tuple(c.key for c in Transfer.__table__.columns)
+_CHILD_COLUMNS = tuple(c.key for c in TransferChild.__table__.columns)
+_INSERT_TRANSFERS = insert(table_of(Transfer))
+_INSERT_CHILDREN = insert(table_of(TransferChild))
+_INSERT_TRANSITIONS = insert(table_of(TransferTransition))
+
+
+def write_transfers(session: Session, new: Sequence[NewTransfer]) -> None:
+    """Insert built transfers: one statement per table however many there are.
+
+    The transfers stay out of the session (they are not loaded objects); read them back with
+    :func:`load` to change them.
+    """
+    if not new:
+        return
+    vault.insert_rows(session, [blob for n in new for blob in n.blobs])
+    session.execute(
+        _INSERT_TRANSFERS,
+        [{c: getattr(n.transfer, c) for c in _TRANSFER_COLUMNS} for n in new],
     )
-    session.flush()
+    session.execute(
+        _INSERT_CHILDREN,
+        [
+            {c: getattr(child, c) for c in _CHILD_COLUMNS}
+            for n in new
+            for child in n.transfer.children
+        ],
+    )
+    session.execute(_INSERT_TRANSITIONS, [n.transition for n in new])
+
+
+def create_transfer(
+    session: Session,
+    principal: Principal,
+    *,
+    reason: str,
+    legal_basis: str,
+    urgency: Urgency,
+    prepared: PreparedRecords,
+    receiver: authorities.Authority | AuthorityRow,
+    supersedes: Transfer | None = None,
+    audit: bool = True,
+) -> TransferDraft:
+    """Store a new transfer: records sealed, clock set, the first transition and audit event."""
+    new = build_transfer(
+        principal,
+        reason=reason,
+        legal_basis=legal_basis,
+        urgency=urgency,
+        prepared=prepared,
+        receiver_gss=receiver.gss_code,
+        supersedes=supersedes,
+    )
+    write_transfers(session, [new])
     if audit:
-        audit_sent(session, principal, transfer)
-    return transfer
+        audit_sent(session, principal, new.transfer)
+    return new.transfer
 
 
-def audit_sent(session: Session, principal: Principal, transfer: Transfer) -> None:
+def _sent_event(principal: Principal, transfer: AnyTransfer) -> Event:
+    return Event(
+        action="transfer.updated" if transfer.supersedes_id else "transfer.sent",
+        actor=principal.actor,
+        transfer_id=transfer.id,
+        counterpart_authority=transfer.to_authority,
+        purpose=transfer.legal_basis,
+        child_refs=tuple(child_refs(transfer)),
+        details={"children": len(transfer.children), "urgency": transfer.urgency},
+    )
+
+
+def audit_sent(session: Session, principal: Principal, transfer: AnyTransfer) -> None:
     """The audit event of a transfer sent (or of an update sent).
 
     Callers that still have work to do before committing call it last themselves
     (``create_transfer(..., audit=False)``): appending to the chain locks its head until the
     commit, so it should be the transaction's final write.
     """
+    event = _sent_event(principal, transfer)
     record_event(
         session,
-        action="transfer.updated" if transfer.supersedes_id else "transfer.sent",
-        actor=principal.actor,
-        transfer_id=transfer.id,
-        counterpart_authority=transfer.to_authority,
-        purpose=transfer.legal_basis,
-        child_refs=child_refs(transfer),
-        details={"children": len(transfer.children), "urgency": transfer.urgency},
+        action=event.action,
+        actor=event.actor,
+        transfer_id=event.transfer_id,
+        counterpart_authority=event.counterpart_authority,
+        purpose=event.purpose,
+        child_refs=event.child_refs,
+        details=event.details,
     )
+
+
+def audit_sent_many(
+    session: Session, principal: Principal, transfers: Sequence[AnyTransfer]
+) -> None:
+    """The audit events of transfers sent together, appended to the chain in one step."""
+    if len(transfers) == 1:
+        audit_sent(session, principal, transfers[0])
+    else:
+        record_events(session, [_sent_event(principal, t) for t in transfers])
 
 
 def _is_party(transfer: Transfer, principal: Principal) -> bool:
@@ -341,7 +432,7 @@ def load(
     return transfer
 
 
-def child_refs(transfer: Transfer) -> list[str]:
+def child_refs(transfer: AnyTransfer) -> list[str]:
     """The pseudonyms of the transfer's children (for audit events)."""
     return sorted({r for c in transfer.children for r in (c.nhs_ref, c.la_child_ref) if r})
 
@@ -474,7 +565,7 @@ def supersede(
     transfer: Transfer,
     prepared: PreparedRecords,
     note: str | None,
-) -> Transfer:
+) -> TransferDraft:
     """Replace an open transfer's records with updated ones: a new transfer supersedes it."""
     _require_sender(transfer, principal, "update")
     if not allowed(TransferStatus(transfer.status), TransferStatus.SUPERSEDED):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +11,7 @@ from exchange.authorities import repository as authorities
 from exchange.canonical import Problem
 from exchange.transfers import clock
 from exchange.transfers.lifecycle import OPEN
-from exchange.transfers.models import Transfer
+from exchange.transfers.models import AnyTransfer
 from exchange.transfers.schemas import (
     AuthorityBrief,
     ChildOut,
@@ -23,28 +22,19 @@ from exchange.transfers.schemas import (
 )
 from exchange.transfers.service import clock_start
 
-_BRIEFS: dict[str, tuple[float, AuthorityBrief]] = {}
-
 
 def _brief(session: Session, gss: str, cache: dict[str, AuthorityBrief]) -> AuthorityBrief:
-    if gss in cache:
-        return cache[gss]
-    now = time.monotonic()
-    held = _BRIEFS.get(gss)
-    if held is None or now - held[0] > authorities.REGISTER_CACHE_SECONDS:
-        row = authorities.get_authority(session, gss)
-        brief = AuthorityBrief(
+    if gss not in cache:
+        row = authorities.find_authority(session, gss)
+        cache[gss] = AuthorityBrief(
             gss_code=gss, dfe_code=row.dfe_code if row else None, name=row.name if row else gss
         )
-        held = (now, brief)
-        _BRIEFS[gss] = held
-    cache[gss] = held[1]
-    return held[1]
+    return cache[gss]
 
 
 def transfer_out(
     session: Session,
-    transfer: Transfer,
+    transfer: AnyTransfer,
     *,
     now: dt.datetime,
     with_problems: bool = False,

@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from exchange.crypto import Keyring, Sealed
+from exchange.db.base import table_of
 from exchange.db.types import new_id, utcnow
 from exchange.keys import get_keyring
 from exchange.vault.models import Blob
 
 
-def _context(blob: Blob) -> bytes:
+def _context_of(purpose: str, blob_id: str) -> bytes:
     # Binds the ciphertext to its row: a blob copied into another row does not open.
-    return f"{blob.purpose}:{blob.id}".encode()
+    return f"{purpose}:{blob_id}".encode()
+
+
+def _context(blob: Blob) -> bytes:
+    return _context_of(blob.purpose, blob.id)
+
+
+def sealed_row(purpose: str, plaintext: bytes, keyring: Keyring | None = None) -> dict[str, Any]:
+    """The row of a new blob holding ``plaintext`` sealed under its own data key, for
+    :func:`insert_rows` (many blobs in one statement)."""
+    ring = keyring or get_keyring()
+    blob_id = new_id()
+    sealed = ring.seal(plaintext, _context_of(purpose, blob_id))
+    return {
+        "id": blob_id,
+        "purpose": purpose,
+        "key_id": sealed.key_id,
+        "wrapped_key": sealed.wrapped_key,
+        "ciphertext": sealed.ciphertext,
+        "size_bytes": len(plaintext),
+        "created_at": utcnow(),
+        "purged_at": None,
+    }
+
+
+_INSERT_BLOBS = insert(table_of(Blob))
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert blobs made by :func:`sealed_row`."""
+    if rows:
+        session.execute(_INSERT_BLOBS, list(rows))
 
 
 def seal(
@@ -26,14 +61,7 @@ def seal(
 ) -> Blob:
     """Store ``plaintext`` sealed under its own data key; returns the blob (flushed unless the
     caller links it through an ORM relationship, which orders the inserts itself)."""
-    ring = keyring or get_keyring()
-    blob = Blob(id=new_id(), purpose=purpose, size_bytes=len(plaintext))
-    sealed = ring.seal(plaintext, _context(blob))
-    blob.key_id, blob.wrapped_key, blob.ciphertext = (
-        sealed.key_id,
-        sealed.wrapped_key,
-        sealed.ciphertext,
-    )
+    blob = Blob(**sealed_row(purpose, plaintext, keyring))
     session.add(blob)
     if flush:
         # Rows that point at the blob by id alone must not be inserted before it.

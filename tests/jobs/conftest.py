@@ -473,6 +473,10 @@ class JobRun:
         return self.stdout + self.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class Jobs:
     """Runs `exchange job` commands in a folder of jobs of its own."""
@@ -502,6 +506,9 @@ class Jobs:
             env=self.env(token),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # A suite started in the background inherits SIGINT ignored; a job started from a
+            # terminal has it, and the Ctrl-C test sends it.
+            preexec_fn=_default_sigint,
         )
         self.started.append(process)
         return process

@@ -25,7 +25,9 @@ ON_POSTGRES = (
 JOB_SECONDS = 240.0
 
 
-def sending_args(path: Path, *extra: str) -> tuple[str, ...]:
+def sending_args(
+    path: Path, *extra: str, batch_size: int = 10, concurrency: int = 2
+) -> tuple[str, ...]:
     """`job run` of a CIN census to West Northamptonshire, in batches of 10, two at a time."""
     return (
         "run",
@@ -36,9 +38,9 @@ def sending_args(path: Path, *extra: str) -> tuple[str, ...]:
         "--to",
         "941",
         "--batch-size",
-        "10",
+        str(batch_size),
         "--concurrency",
-        "2",
+        str(concurrency),
         *extra,
     )
 
@@ -160,10 +162,11 @@ def test_the_service_restarted_mid_job_is_waited_for_and_nothing_is_sent_twice(
 def test_ctrl_c_stops_the_job_which_resume_then_finishes(
     service: Any, jobs: Any, census: Any
 ) -> None:
-    ids = [f"JOBI{i:03d}" for i in range(1, 81)]
+    ids = [f"JOBI{i:03d}" for i in range(1, 151)]
     path = census.clean("interrupted.xml", ids)
 
-    process = jobs.start(*sending_args(path))
+    # One record a request, one at a time: the job is still running when Ctrl-C comes.
+    process = jobs.start(*sending_args(path, batch_size=1, concurrency=1))
     wait_until(lambda: jobs.directories(), timeout=120, what="the job's folder")
     [directory] = jobs.directories()
     wait_until(

@@ -24,6 +24,12 @@ def pages_of(response: Any) -> list[str]:
     return [" ".join((page.extract_text() or "").split()) for page in reader.pages]
 
 
+def squeezed(text: str) -> str:
+    """Text with no whitespace at all: extraction may split a word at a kerned pair
+    ("Example T errace"), so addresses are compared without spaces."""
+    return "".join(text.split())
+
+
 def long_date(iso: str) -> str:
     day = dt.date.fromisoformat(iso)
     return f"{day.day} {day:%B %Y}"
@@ -66,7 +72,9 @@ def test_the_pdf_comes_by_query_or_by_accept_header_and_is_audited(
     whole = " ".join(pages)
     for later in ("Chronology, newest first", "Episodes and plans", "Paper file reference"):
         assert later in whole
-    assert "Flat 3, 17 Example Terrace, Cambridge, CB4 9ZZ" in whole, "the authorities' copy"
+    assert squeezed("Flat 3, 17 Example Terrace, Cambridge, CB4 9ZZ") in squeezed(whole), (
+        "the authorities' copy"
+    )
     assert "Not to be disclosed to Dominic Placeholder (father)" in whole
 
     auditor = make_client(role="auditor", authority=None, name="national auditor")
@@ -99,8 +107,8 @@ def test_the_fathers_pdf_has_no_trace_of_the_confidential_address(
 ) -> None:
     pages = pages_of(get_pack(cp_plan_transfer, format="pdf", for_person="rp-father"))
     fathers = " ".join(pages)
-    for part in ("CB4 9ZZ", "CB49ZZ", "17 Example Terrace", "Flat 3"):
-        assert part not in fathers
+    for part in ("CB4 9ZZ", "17 Example Terrace", "Flat 3"):
+        assert squeezed(part) not in squeezed(fathers)
     assert "Do not tell the father" not in fathers
     assert "Tilly Rose Specimen" in pages[0]
     assert "Alerts and risks" in pages[0]
