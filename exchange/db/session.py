@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
+import anyio.to_thread
 from fastapi import Depends
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from exchange.config import get_settings
 
@@ -74,16 +76,44 @@ async def get_session() -> AsyncIterator[Session]:
 
     Opening a session does no I/O (it connects on first use), so it happens on the event loop;
     the end (commit or rollback, then returning the connection) is one hop to a worker thread.
+    On SQLite, which has one writer at a time and whose transactions take the write lock when
+    they begin, a process's requests take turns: a request holding the lock never waits for a
+    worker thread that another request, waiting for that lock, has taken.
     """
-    session = _session_factory(None)()
+    factory = _session_factory(None)
+    turn = _sqlite_turn() if factory.kw["bind"].dialect.name == "sqlite" else None
+    if turn is not None:
+        await turn.acquire()
     try:
-        yield session
-    except BaseException:
+        session = factory()
+        try:
+            yield session
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    _end, session, False, limiter=anyio.CapacityLimiter(1)
+                )
+            raise
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_end, session, False)
-        raise
-    with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_end, session, True)
+            # A limiter of its own: the transaction may hold the audit chain's head, which the
+            # requests filling the shared thread pool are waiting for.
+            await anyio.to_thread.run_sync(_end, session, True, limiter=anyio.CapacityLimiter(1))
+    finally:
+        if turn is not None:
+            turn.release()
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_turn() -> anyio.Lock:
+    loop = asyncio.get_running_loop()
+    turn = _TURNS.get(loop)
+    if turn is None:
+        turn = _TURNS[loop] = anyio.Lock()
+    return turn
 
 
 def _end(session: Session, commit: bool) -> None:

@@ -152,3 +152,45 @@ def test_a_batch_whose_events_cannot_be_written_leaves_nothing(
         keys = db.scalars(select(IdempotencyRecord).where(IdempotencyRecord.client_id == client_id))
         assert keys.all() == [], "the keys stay free for the retry"
         assert verify_chain(db).ok
+
+
+def test_many_concurrent_sends_with_a_small_thread_pool_all_finish(database_url: str) -> None:
+    """A request that holds the audit chain's head must be able to commit even when every
+    worker thread is taken by requests waiting for that head (no deadlock)."""
+    import anyio
+    import anyio.to_thread
+    import httpx
+
+    from exchange.app import create_app
+    from exchange.authorities.auth import Role
+    from exchange.authorities.clients import ClientCreate, create_client
+    from exchange.config import get_settings
+    from exchange.db import session_scope
+
+    with session_scope() as db:
+        token = create_client(
+            db, ClientCreate(name="small pool", role=Role.AUTHORITY, authority="330"), actor=None
+        ).token
+    app = create_app(get_settings())
+    statuses: list[int] = []
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://exchange") as http:
+
+            async def send(n: int) -> None:
+                # Birmingham to Coventry: committed, so kept away from other tests' authorities.
+                body = transfer_body([minimal_record("330", f"POOL{n}")], to="331")
+                response = await http.post(
+                    "/v1/transfers", json=body, headers=idempotent(token, f"pool-{n}")
+                )
+                statuses.append(response.status_code)
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as group:
+                    for n in range(12):
+                        group.start_soon(send, n)
+
+    anyio.run(main)
+    assert statuses == [201] * 12
