@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import os
 import re
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _server import free_port, start_server, stop_server, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_GENERATOR = ROOT.parent / "shared" / "tools" / "gen_cin_census.py"
@@ -135,64 +134,6 @@ def drop_database(admin_url: str, database: str) -> None:
     with engine.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(
-    env: dict[str, str], port: int, workers: int, log: Path
-) -> subprocess.Popen[bytes]:
-    """`exchange serve` in its own process group (so its workers stop with it)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                *exchange_command(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-
-
-def wait_ready(base_url: str, server: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"the server exited ({server.returncode}):\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    sys.exit(f"the server was not ready after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, then SIGKILL if it stays."""
-    if server.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=5)
 
 
 # --- CPU accounting from /proc (Linux) -------------------------------------------------------------
@@ -313,7 +254,7 @@ def main() -> None:
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
             log = scratch / "server.log"
-            server = start_server(env, port, args.workers, log)
+            server = start_server(exchange_command(), env, port, args.workers, log, ROOT)
             try:
                 wait_ready(base_url, server, log, timeout=120)
                 run_bench(args, census, env, token, base_url, server, scratch, database_url)

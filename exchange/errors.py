@@ -79,21 +79,37 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """An RFC 9457 problem response, with the request id so logs and reports can be matched."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "code": code,
-    }
-    if fix:
-        body["fix"] = fix
+    body = _problem_body(status=status, code=code, title=title, detail=detail, fix=fix)
+    body["instance"] = request.url.path
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         body["request_id"] = request_id
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def problem_fields(exc: ExchangeError) -> dict[str, Any]:
+    """The problem an error makes, as a JSON object inside another answer (a batch item's)."""
+    body = _problem_body(
+        status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, fix=exc.fix
+    )
+    body.update(exc.extra)
+    return body
+
+
+def _problem_body(
+    *, status: int, code: str, title: str, detail: str, fix: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if fix:
+        body["fix"] = fix
+    return body
 
 
 async def _audit_denied(request: Request, exc: ExchangeError) -> None:

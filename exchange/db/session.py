@@ -63,12 +63,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     session = _session_factory(url)()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        _end(session, commit=False)
         raise
-    finally:
-        session.close()
+    _end(session, commit=True)
 
 
 async def get_session() -> AsyncIterator[Session]:
@@ -91,13 +89,16 @@ async def get_session() -> AsyncIterator[Session]:
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(
-                    _end, session, False, limiter=anyio.CapacityLimiter(1)
+                    functools.partial(_end, session, commit=False),
+                    limiter=anyio.CapacityLimiter(1),
                 )
             raise
         with anyio.CancelScope(shield=True):
             # A limiter of its own: the transaction may hold the audit chain's head, which the
             # requests filling the shared thread pool are waiting for.
-            await anyio.to_thread.run_sync(_end, session, True, limiter=anyio.CapacityLimiter(1))
+            await anyio.to_thread.run_sync(
+                functools.partial(_end, session, commit=True), limiter=anyio.CapacityLimiter(1)
+            )
     finally:
         if turn is not None:
             turn.release()
@@ -116,7 +117,8 @@ def _sqlite_turn() -> anyio.Lock:
     return turn
 
 
-def _end(session: Session, commit: bool) -> None:
+def _end(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back), then close: a failed commit is rolled back by the close."""
     try:
         if commit:
             session.commit()

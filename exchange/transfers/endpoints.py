@@ -26,9 +26,9 @@ from exchange.canonical import ChildRecord
 from exchange.config import get_settings
 from exchange.db import SessionDep
 from exchange.db.types import utcnow
-from exchange.errors import ExchangeError, UnsupportedMediaType
+from exchange.errors import ExchangeError, UnsupportedMediaType, problem_fields
 from exchange.transfers import correspondence, idempotency, repository, sending, service
-from exchange.transfers.errors import FormatNotAvailable, LimitExceeded
+from exchange.transfers.errors import FormatNotAvailable, LimitExceeded, RequestBodyInvalid
 from exchange.transfers.repository import TransferFilter
 from exchange.transfers.schemas import (
     AcceptChild,
@@ -70,10 +70,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-_parse = sending.parse
-RequestBodyInvalid = sending.RequestBodyInvalid
-
-
 def _json(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -83,16 +79,6 @@ def _json(
 def _model(model: BaseModel, status: int = 200) -> Response:
     """A model as the response, serialised once (the route's response_model documents it)."""
     return Response(model.model_dump_json(), status, media_type="application/json")
-
-
-def _audit_last(session: Any, principal: Principal) -> None:
-    """Append the audit events of transfers created in this request, as the last writes."""
-    for transfer in session.info.pop("unaudited_transfers", []):
-        service.audit_sent(session, principal, transfer)
-
-
-def _created(session: Any, transfer: Any) -> None:
-    session.info.setdefault("unaudited_transfers", []).append(transfer)
 
 
 async def _idempotent(
@@ -119,7 +105,6 @@ async def _idempotent(
         idempotency.complete(
             session, claimed, status_code=status, body=body, transfer_id=transfer_id
         )
-        _audit_last(session, principal)
         headers = {"Location": f"/v1/transfers/{transfer_id}"} if transfer_id else None
         return _json(body, status, headers)
 
@@ -417,7 +402,7 @@ async def update_records(
     request.state.session = session
 
     def work(db: Any, document: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        body: RecordUpdate = _parse(RecordUpdate, document)
+        body: RecordUpdate = sending.parse(RecordUpdate, document)
         transfer = service.load(db, principal, transfer_id, mark_received=False)
         prepared = service.prepare_records(db, body.records)
         newer = service.supersede(db, principal, transfer, prepared, body.note)
@@ -638,7 +623,7 @@ async def send_batch(
     """Send many transfers at once (transfer jobs): each item has its own Idempotency-Key and
     its own result; one item's failure does not stop the others."""
     document = await read_json_object(request)
-    body: BatchCreate = _parse(BatchCreate, document)
+    body: BatchCreate = sending.parse(BatchCreate, document)
     limit = get_settings().max_batch_items
     if len(body.items) > limit:
         raise LimitExceeded(
@@ -653,7 +638,9 @@ async def send_batch(
             key = idempotency.check_key(entry.idempotency_key)
         except ExchangeError as exc:
             refused[index] = BatchResult(
-                idempotency_key=entry.idempotency_key, status=exc.status, problem=_problem(exc)
+                idempotency_key=entry.idempotency_key,
+                status=exc.status,
+                problem=problem_fields(exc),
             )
             continue
         raw = orjson.dumps(entry.transfer, option=orjson.OPT_SORT_KEYS)
@@ -672,22 +659,10 @@ async def send_batch(
     return _model(await run_in_threadpool(run))
 
 
-def _problem(exc: ExchangeError) -> dict[str, Any]:
-    return {
-        "type": f"https://exchange.example/problems/{exc.code}",
-        "title": exc.title,
-        "status": exc.status,
-        "detail": exc.detail,
-        "code": exc.code,
-        **({"fix": exc.fix} if exc.fix else {}),
-        **exc.extra,
-    }
-
-
 def _batch_result(result: sending.SendResult) -> BatchResult:
     if result.error is not None:
         return BatchResult(
-            idempotency_key=result.key, status=result.status, problem=_problem(result.error)
+            idempotency_key=result.key, status=result.status, problem=problem_fields(result.error)
         )
     transfer = result.transfer or TransferOut.model_validate(result.body)
     return BatchResult(

@@ -82,3 +82,9 @@ class FormatNotAvailable(ExchangeError):
     """The record cannot be rendered in the asked format."""
 
     status, code, title = 422, "format-not-available", "Format not available"
+
+
+class RequestBodyInvalid(ExchangeError):
+    """The body does not match what the endpoint takes."""
+
+    status, code, title = 422, "request-invalid", "Request not valid"

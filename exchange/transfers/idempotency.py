@@ -70,7 +70,9 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _replay(session: Session, row: IdempotencyRecord, fingerprint: str) -> Replay:
+def replay(session: Session, row: IdempotencyRecord, fingerprint: str) -> Replay:
+    """The stored response for a repeat of the request that claimed ``row`` (a different request
+    with the same key is refused)."""
     if row.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request.",
@@ -96,7 +98,7 @@ def begin(
     )
     if existing is not None:
         if existing.expires_at > now:
-            return _replay(session, existing, fingerprint)
+            return replay(session, existing, fingerprint)
         session.delete(existing)
         session.flush()
     row = IdempotencyRecord(
@@ -118,7 +120,7 @@ def begin(
         )
         if winner is None:
             raise
-        return _replay(session, winner, fingerprint)
+        return replay(session, winner, fingerprint)
     return row
 
 
@@ -190,12 +192,6 @@ def held(session: Session, *, client_id: str, keys: Sequence[str]) -> dict[str, 
     if expired:
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(expired)))
     return {row.key: row for row in rows if row.expires_at > now}
-
-
-def replay(session: Session, row: IdempotencyRecord, fingerprint: str) -> Replay:
-    """The stored response for a repeat of the request that claimed ``row`` (a different request
-    with the same key is refused)."""
-    return _replay(session, row, fingerprint)
 
 
 def complete(

@@ -21,18 +21,12 @@ from exchange.authorities.auth import Principal
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError
 from exchange.transfers import idempotency, service
-from exchange.transfers.errors import IdempotencyInProgress
+from exchange.transfers.errors import IdempotencyInProgress, RequestBodyInvalid
 from exchange.transfers.models import IdempotencyRecord
 from exchange.transfers.schemas import TransferCreate, TransferOut
 from exchange.transfers.views import transfer_out
 from exchange.vault import service as vault
 from exchange.vault.models import Blob
-
-
-class RequestBodyInvalid(ExchangeError):
-    """The body does not match what the endpoint takes."""
-
-    status, code, title = 422, "request-invalid", "Request not valid"
 
 
 def parse(model: type[Any], document: dict[str, Any]) -> Any:

@@ -340,7 +340,6 @@ def create_transfer(
     prepared: PreparedRecords,
     receiver: authorities.Authority | AuthorityRow,
     supersedes: Transfer | None = None,
-    audit: bool = True,
 ) -> TransferDraft:
     """Store a new transfer: records sealed, clock set, the first transition and audit event."""
     new = build_transfer(
@@ -353,8 +352,7 @@ def create_transfer(
         supersedes=supersedes,
     )
     write_transfers(session, [new])
-    if audit:
-        audit_sent(session, principal, new.transfer)
+    audit_sent(session, principal, new.transfer)
     return new.transfer
 
 
@@ -371,12 +369,8 @@ def _sent_event(principal: Principal, transfer: AnyTransfer) -> Event:
 
 
 def audit_sent(session: Session, principal: Principal, transfer: AnyTransfer) -> None:
-    """The audit event of a transfer sent (or of an update sent).
-
-    Callers that still have work to do before committing call it last themselves
-    (``create_transfer(..., audit=False)``): appending to the chain locks its head until the
-    commit, so it should be the transaction's final write.
-    """
+    """The audit event of a transfer sent (or of an update sent). Appending to the chain locks
+    its head until the commit, so it should be the transaction's last write."""
     event = _sent_event(principal, transfer)
     record_event(
         session,
