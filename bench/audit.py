@@ -19,7 +19,10 @@ Steps, in a fresh database (dropped and created again; `exchange db upgrade` bui
 
 Usage:
     python bench/audit.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/exchange_audit_bench]
-                          [--events 1000000] [--runs 50] [--transfers 300] [--keep]
+                          [--events 1000000] [--runs 50] [--transfers 300] [--keep] [--reuse]
+
+--keep leaves the database in place; --reuse runs verify and the write cost again on a kept one
+(no load, no queries: the queries need the load's world).
 """
 
 from __future__ import annotations
@@ -554,25 +557,34 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=300)
     parser.add_argument("--keep", action="store_true", help="Keep the bench database afterwards.")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Verify and measure the write cost on a kept database (no load, no queries).",
+    )
     args = parser.parse_args()
+    args.keep = args.keep or args.reuse
     configure(args.url)
     rng = random.Random(args.seed)
 
-    print(f"database: {args.url.rsplit('@', 1)[-1]} (fresh)")
+    print(f"database: {args.url.rsplit('@', 1)[-1]} ({'kept' if args.reuse else 'fresh'})")
     print(
         f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
         f"({os.cpu_count()} CPUs; other work on the machine slows every figure)"
     )
-    fresh_database(args.url)
+    if not args.reuse:
+        fresh_database(args.url)
     try:
         world = make_world(rng)
-        print(f"load: {args.events:,} events ...")
-        seconds, refs = load(args.url, args.events, world, rng)
-        print(
-            f"  {args.events:,} events, {refs:,} child refs, {len(world.transfers):,} transfers, "
-            f"{len(world.authorities)} authorities, {USERS:,} users, {CHILDREN:,} children "
-            f"in {seconds:.0f} s ({args.events / seconds:,.0f} events/s incl. hashing and COPY)"
-        )
+        if not args.reuse:
+            print(f"load: {args.events:,} events ...")
+            seconds, refs = load(args.url, args.events, world, rng)
+            print(
+                f"  {args.events:,} events, {refs:,} child refs, {len(world.transfers):,} "
+                f"transfers, {len(world.authorities)} authorities, {USERS:,} users, "
+                f"{CHILDREN:,} children in {seconds:.0f} s "
+                f"({args.events / seconds:,.0f} events/s incl. hashing and COPY)"
+            )
 
         result, seconds = verify(args.url)
         rate = result.events / seconds
@@ -585,9 +597,14 @@ def main() -> None:
             f"  (hashing alone, no database: {hashing_rate(world, random.Random(1)):,.0f} events/s)"
         )
 
-        print(f"\nqueries (page_events, a page of 100, newest first; {args.runs} runs each)")
-        print(f"  {'filter':<34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target p95 < 100 ms")
-        timings, slowest = run_queries(args.url, world, rng, args.runs)
+        timings: dict[str, list[float]] = {}
+        slowest: dict[str, tuple[Any, str | None]] = {}
+        if not args.reuse:
+            print(f"\nqueries (page_events, a page of 100, newest first; {args.runs} runs each)")
+            print(
+                f"  {'filter':<34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target p95 < 100 ms"
+            )
+            timings, slowest = run_queries(args.url, world, rng, args.runs)
         slow = []
         for name, samples in timings.items():
             p95 = percentile(samples, 0.95)
@@ -626,7 +643,8 @@ def main() -> None:
         print(
             f"  SQL statements through SQLAlchemy per creation: {statements['with']} with the "
             f"audit write, {statements['without']} without (on PostgreSQL the audit write's own "
-            "four statements go to the driver directly and are not counted here)"
+            "four statements go to the driver directly, the last three pipelined, and are not "
+            "counted here)"
         )
         share = (median["whole with"] - median["whole without"]) / median["whole with"]
         print(

@@ -80,7 +80,7 @@ def record_event(
     child_refs: Iterable[str] = (),
     details: dict[str, Any] | None = None,
     occurred_at: dt.datetime | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Append one event to the chain (the head row is locked until the transaction ends)."""
     [row] = record_events(
         session,
@@ -98,7 +98,30 @@ def record_event(
             )
         ],
     )
-    return AuditEvent(**row)
+    return Appended(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An event as it was appended: the columns of its row (plain values, not a loaded row)."""
+
+    seq: int
+    occurred_at: dt.datetime
+    action: str
+    outcome: str
+    actor_authority: str | None
+    counterpart_authority: str | None
+    client_id: str | None
+    role: str | None
+    acting_user: str | None
+    transfer_id: str | None
+    request_id: str | None
+    source_address: str | None
+    purpose: str | None
+    child_refs: str
+    details: str
+    prev_hash: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +153,8 @@ _INSERT_REFS = insert(table_of(AuditChildRef))
 
 
 def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
-    """Append events to the chain in order, in four statements however many there are; returns
-    the rows written.
+    """Append events to the chain in order, in four statements however many there are (on
+    PostgreSQL the last three in one round trip); returns the rows written.
 
     Incrementing the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
     the sequence numbers and previous hash read with it cannot be taken by anyone else; the head
@@ -177,7 +200,8 @@ def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, A
         ref_rows.extend({"event_seq": seq, "ref": ref} for ref in refs)
         prev_hash = digest
     if cursor is not None:
-        with cursor:
+        # One round trip for the rest: the statements are sent together, then synced once.
+        with cursor, cursor.connection.pipeline():
             cursor.executemany(_PG_INSERT_EVENT, [_pg_event(row) for row in rows])
             if ref_rows:
                 cursor.executemany(_PG_INSERT_REF, [(r["event_seq"], r["ref"]) for r in ref_rows])
@@ -190,8 +214,10 @@ def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, A
     return rows
 
 
-# On PostgreSQL (psycopg) the four statements go straight to the driver: appending is on every
-# request's path, and the head stays locked from the first statement to the commit.
+# On PostgreSQL (psycopg) the four statements go straight to the driver, the last three pipelined:
+# appending is on every request's path, and the head stays locked from the first statement to
+# the commit. (Measured: one INSERT from unnest() arrays, or the three as one client-side-bound
+# text, were slower.)
 _EVENT_COLUMNS = (*CHAINED_FIELDS, "prev_hash", "hash")
 _PG_TAKE_HEAD = "UPDATE audit_head SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"
 _PG_INSERT_EVENT = "INSERT INTO audit_events ({}) VALUES ({})".format(  # noqa: S608 - constants

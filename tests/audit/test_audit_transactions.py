@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from support import bearer, example, idempotent, minimal_record, transfer_body
 
 from exchange.audit.models import AuditEvent, AuditHead
-from exchange.audit.service import la_child_pseudonym, nhs_pseudonym
+from exchange.audit.service import Appended, la_child_pseudonym, nhs_pseudonym
 from exchange.audit.verify import verify_chain
 from exchange.transfers import service
 from exchange.transfers.models import Transfer
@@ -228,10 +228,10 @@ def test_an_action_that_fails_after_its_event_leaves_neither(
 ) -> None:
     from exchange.db import session_scope
 
-    written: list[AuditEvent] = []
+    written: list[Appended] = []
     original = service.record_event
 
-    def write_then_fail(session: Session, **kwargs: Any) -> AuditEvent:
+    def write_then_fail(session: Session, **kwargs: Any) -> Appended:
         event = original(session, **kwargs)
         session.flush()  # the event is in the database's transaction...
         written.append(event)
@@ -382,3 +382,33 @@ def test_an_action_fails_when_the_chains_head_cannot_be_updated(session: Session
 
     assert session.scalar(select(func.count()).select_from(Transfer)) == transfers_before
     assert session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) is not None
+
+
+def test_record_event_returns_the_event_as_stored(session: Session) -> None:
+    from dataclasses import asdict
+
+    from exchange.audit.service import Actor, record_event
+
+    appended = record_event(
+        session,
+        action="record.read",
+        actor=Actor(
+            client_id=str(uuid.uuid4()),
+            authority=CAMDEN,
+            role="authority",
+            acting_user="sw.reader",
+            request_id="req-1",
+            source_address="10.0.0.9",
+        ),
+        transfer_id=str(uuid.uuid4()),
+        counterpart_authority="E10000003",
+        purpose="Children Act 1989 s47",
+        child_refs=[nhs_pseudonym("9434765919"), la_child_pseudonym(CAMDEN, "C-1")],
+        details={"format": "canonical"},
+    )
+    session.flush()
+    stored = session.get(AuditEvent, appended.seq)
+    assert stored is not None
+    assert asdict(appended) == {name: getattr(stored, name) for name in asdict(appended)}
+    assert appended.child_refs.split() == sorted(appended.child_refs.split())
+    assert len(appended.child_refs.split()) == 2
