@@ -22,8 +22,17 @@ def verify(
             exists=True, dir_okay=False, help="Also prove the log extends this checkpoint."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes checking ranges side by side on PostgreSQL (0: one per CPU).",
+        ),
+    ] = 0,
 ) -> None:
     """Recompute the hash chain; exit 1 and name the first broken event if it does not hold."""
+    import os
+
     from exchange.audit.checkpoint import CheckpointError, verify_checkpoint
     from exchange.audit.verify import verify_chain
     from exchange.db import session_scope
@@ -33,7 +42,7 @@ def verify(
             if checkpoint is not None:
                 result = verify_checkpoint(session, json.loads(checkpoint.read_text()))
             else:
-                result = verify_chain(session)
+                result = verify_chain(session, workers=workers or os.cpu_count() or 1)
         except (CheckpointError, ValueError) as exc:
             console.print(f"[red]checkpoint not valid:[/] {exc}")
             raise typer.Exit(1) from exc

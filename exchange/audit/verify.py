@@ -15,8 +15,11 @@ hash is recomputed here, never by the database.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import compress
+from operator import methodcaller
+from select import select as wait_for
 from typing import Any
 
 from psycopg import sql
@@ -210,30 +213,45 @@ class _Chain:
 # UTF-8 with " and \ escaped, \b \f \n \r \t the same way, other control characters as \u00XX.
 # So when no value holds \v or another control character, an event's canonical bytes are its
 # COPY text with " escaped, laid into the key order; the time comes as text in the form
-# chain._plain gives for years 1000 to 9999. An event outside that is never vouched for, even if
-# its hash matches these bytes (a hash forged over a near-canonical text must not pass): it, and
-# any event whose checks do not hold, sends the whole range to the exact checks.
+# chain._plain gives, for years 1000 to 9999 only (\N otherwise: the column is never NULL). An
+# event outside that is never vouched for, even if its hash matches these bytes (a hash forged
+# over a near-canonical text must not pass): it, and any event whose checks do not hold, sends
+# the whole range to the exact checks. The child index comes joined in byte order ("C"), the
+# order in which the service writes an event's children.
 
 _SORTED_FIELDS = sorted(CHAINED_FIELDS)
 _STAMP = 5 + _SORTED_FIELDS.index("occurred_at")
 _SORTED_CHILD_REFS = 5 + _SORTED_FIELDS.index("child_refs")
+_COLUMNS_PER_LINE = 5 + len(_SORTED_FIELDS) + 1
+
+
+def _seq_in(column: str, lo: int | None, hi: int) -> sql.Composable:
+    upper = sql.SQL("{} <= {}").format(sql.SQL(column), sql.Literal(hi))
+    if lo is None:
+        return upper
+    return sql.SQL("{} > {} AND {}").format(sql.SQL(column), sql.Literal(lo), upper)
+
+
 # seq, prev_hash, hash, the event's refs and their count, the chained fields in key order, and
 # an empty last column that the line's newline ends.
 _QUICK_EVENTS = sql.SQL(
-    "COPY (SELECT e.seq, e.prev_hash, e.hash, r.refs, r.n, {}, '' FROM audit_events e "
-    "LEFT JOIN (SELECT event_seq, string_agg(ref, ' ') AS refs, count(*) AS n "
-    "FROM audit_child_refs WHERE (%(lo)s::bigint IS NULL OR event_seq > %(lo)s) "
-    "AND event_seq <= %(hi)s GROUP BY event_seq) r ON r.event_seq = e.seq "
-    "WHERE (%(lo)s::bigint IS NULL OR e.seq > %(lo)s) AND e.seq <= %(hi)s "
-    "ORDER BY e.seq) TO STDOUT"
-).format(
-    sql.SQL(", ").join(
-        sql.SQL("to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"BC')")
-        if name == "occurred_at"
-        else sql.Identifier("e", name)
-        for name in _SORTED_FIELDS
-    )
+    "COPY (SELECT e.seq, e.prev_hash, e.hash, r.refs, r.n, {columns}, '' FROM audit_events e "
+    "LEFT JOIN (SELECT event_seq, string_agg(ref, ' ' ORDER BY ref COLLATE \"C\") AS refs, "
+    "count(*) AS n FROM audit_child_refs WHERE {refs_in} GROUP BY event_seq) r "
+    "ON r.event_seq = e.seq WHERE {events_in} ORDER BY e.seq) TO STDOUT"
 )
+_QUICK_COLUMNS = sql.SQL(", ").join(
+    sql.SQL(
+        "CASE WHEN e.occurred_at >= '1000-01-01 00:00:00+00' "
+        "AND e.occurred_at < '10000-01-01 00:00:00+00' "
+        "THEN to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END"
+    )
+    if name == "occurred_at"
+    else sql.Identifier("e", name)
+    for name in _SORTED_FIELDS
+)
+_COUNT_REFS = sql.SQL("SELECT count(*) FROM audit_child_refs WHERE {}")
+_PREV_HASH = "SELECT prev_hash FROM audit_events WHERE seq = %s"
 # Every slot quoted but seq's; a NULL (\N) becomes null after formatting. A " inside a value is
 # escaped first, so '"\N"' can only be a whole NULL value.
 _TEMPLATE = (
@@ -241,72 +259,162 @@ _TEMPLATE = (
 ).encode()
 _CONTROLS = bytes(range(0x00, 0x09)) + bytes(range(0x0A, 0x20))  # all but tab, the separator
 _NULL = b"\\N"
+_LINES_AT_ONCE = 1024
+_PER_LINE = _COLUMNS_PER_LINE - 1  # tabs a line holds
+# The hash before an event and its canonical bytes, and which columns of a chunk fill them.
+_COVERED = b"%s\n" + _TEMPLATE + b"\0"
+_COVERED_COLUMNS = ([0, 1, 0, 0, 0] + [1] * len(_SORTED_FIELDS)) * _LINES_AT_ONCE
+_HEX = methodcaller("hexdigest")
 
 
-def _quick(
-    session: Session, lo: int | None, hi: int, expected: int, previous: str
-) -> tuple[int, str, int] | None:
-    """If every event of the range holds after ``expected``-1 whose hash is ``previous``, with
-    its children indexed and no index row for any other event: the next expected seq, the last
-    hash and the events checked. Otherwise None, for the exact checks."""
-    indexed_rows = session.scalar(
-        select(func.count())
-        .select_from(AuditChildRef)
-        .where(*_in_range(AuditChildRef.event_seq, lo, hi))
+@dataclass(frozen=True, slots=True)
+class Vouched:
+    """A range that holds: the prev_hash of its first event, the seq after its last, the last
+    event's hash, and how many events it has."""
+
+    first_prev: str
+    expected: int
+    last: str
+    count: int
+
+
+class _Quick:
+    """The quick checks over a range's COPY lines, a chunk of lines at a time, each check done
+    over the whole chunk at once (in C, not line by line in Python) but the hashing."""
+
+    def __init__(self, expected: int, previous: bytes) -> None:
+        self.expected, self.last = expected, previous
+        self.joined_rows = 0
+        self.sure = True
+
+    def feed(self, blocks: list[Any]) -> None:
+        """Check these lines (each a COPY row with its newline), the next of the range."""
+        self.sure = self.sure and self._holds(blocks)
+
+    def _holds(self, blocks: list[Any]) -> bool:
+        n = len(blocks)
+        chunk = b"".join(blocks)
+        # One newline per line and no other control character; no \v escape anywhere.
+        if b"\\v" in chunk or len(chunk.translate(None, _CONTROLS)) != len(chunk) - n:
+            return False
+        # " is escaped in the whole chunk: in seq, hashes and refs it can only spoil a match.
+        # Split at tabs, the chunk is the lines' columns in a row: each line's first column
+        # carries the newline that ended the line before, and the chunk ends with a newline.
+        parts = chunk.replace(b'"', b'\\"').split(b"\t")
+        if len(parts) != _PER_LINE * n + 1 or parts[-1] != b"\n":
+            return False
+        seqs = parts[0:-1:_PER_LINE]
+        if b"".join(seqs).count(b"\n") != n - 1:
+            return False  # so every line has its columns, no more, no fewer
+        prevs, hashes = parts[1::_PER_LINE], parts[2::_PER_LINE]
+        refs, counts = parts[3::_PER_LINE], parts[4::_PER_LINE]
+        child_refs = parts[_SORTED_CHILD_REFS::_PER_LINE]
+        if not (
+            list(map(int, seqs)) == list(range(self.expected, self.expected + n))
+            and prevs[0] == self.last
+            and prevs[1:] == hashes[:-1]
+            and _NULL not in parts[_STAMP::_PER_LINE]
+        ):
+            return False
+        # Each event's index rows, joined in byte order, are the text it names; as many rows as
+        # names (so no row holds a space; the totals are equal only if each event's are); the
+        # names ASCII without escapes (split() on anything else could see other names).
+        named = b"\0".join(child_refs)
+        names = named.count(b" ") + n - child_refs.count(b"")
+        joined = sum(map(int, b"\0".join(counts).replace(_NULL, b"0").split(b"\0")))
+        if not (
+            b"\0".join(refs).replace(_NULL, b"") == named
+            and joined == names
+            and b"\\" not in named
+            and named.isascii()
+        ):
+            return False
+        # What each event's hash covers, all formatted at once: the hash before it, a newline,
+        # its canonical bytes; then a NUL (which text in PostgreSQL cannot hold) between events.
+        covered = (
+            (_COVERED * n % tuple(compress(parts, _COVERED_COLUMNS)))
+            .replace(b'"\\N"', b"null")
+            .split(b"\0")
+        )
+        computed = list(map(_HEX, map(hashlib.sha256, covered[:n])))
+        if computed != list(map(bytes.decode, hashes)):
+            return False
+        self.expected += n
+        self.last = hashes[-1]
+        self.joined_rows += joined
+        return True
+
+
+def _copy_out(connection: Any, statement: sql.Composable) -> Iterator[list[Any]]:
+    """The rows of a COPY ... TO STDOUT, in lists of up to _LINES_AT_ONCE, all of them read.
+
+    Read from libpq directly (psycopg.pq), blocking: psycopg's Copy.read() costs more per row
+    than the checks themselves. Nothing else may be in flight on the connection.
+    """
+    import psycopg
+    from psycopg import errors, pq
+
+    pgconn = connection.pgconn
+    encoding = connection.info.encoding
+    pgconn.send_query(statement.as_bytes(connection))
+    while pgconn.flush():
+        wait_for([], [pgconn.socket], [])
+    started = pgconn.get_result()
+    finished = started is None or started.status != pq.ExecStatus.COPY_OUT
+    try:
+        rows: list[Any] = []
+        while not finished:
+            size, data = pgconn.get_copy_data(0)
+            if size > 0:
+                rows.append(data)
+                if len(rows) == _LINES_AT_ONCE:
+                    yield rows
+                    rows = []
+                continue
+            finished = True
+            if size == -2:
+                raise psycopg.OperationalError(pgconn.get_error_message())
+        if rows:
+            yield rows
+    finally:
+        # Every result, so that the connection is ready for the next statement.
+        while not finished:
+            finished = pgconn.get_copy_data(0)[0] < 0
+        failed = (
+            [started] if started is not None and started.status == pq.ExecStatus.FATAL_ERROR else []
+        )
+        while (result := pgconn.get_result()) is not None:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                failed.append(result)
+    if failed:
+        raise errors.error_from_result(failed[0], encoding=encoding)
+
+
+def _quick(connection: Any, lo: int | None, hi: int, previous: str | None) -> Vouched | None:
+    """If every event of the range (lo, hi] holds, the first following ``previous`` (or, when
+    None, the prev_hash the first one names), with its children indexed and no index row for
+    any other event: what the range ends with. Otherwise None, for the exact checks."""
+    with connection.cursor() as cursor:
+        count = _COUNT_REFS.format(_seq_in("event_seq", lo, hi))
+        indexed_rows = cursor.execute(count).fetchone()[0]
+        if previous is None:
+            found = cursor.execute(_PREV_HASH, ((lo or 0) + 1,)).fetchone()
+            if found is None or not isinstance(found[0], str):
+                return None
+            previous = found[0]
+    first = (lo or 0) + 1
+    check = _Quick(first, previous.encode("ascii", "replace"))
+    statement = _QUICK_EVENTS.format(
+        columns=_QUICK_COLUMNS,
+        refs_in=_seq_in("event_seq", lo, hi),
+        events_in=_seq_in("e.seq", lo, hi),
     )
-    sha256 = hashlib.sha256
-    first, last = expected, previous.encode("ascii")
-    joined_rows = 0
-    sure = True
-    connection: Any = session.connection().connection.driver_connection
-    with connection.cursor() as cursor, cursor.copy(_QUICK_EVENTS, {"lo": lo, "hi": hi}) as copy:
-        # A COPY cannot be cut short without failing the transaction: once unsure, read on.
-        read = copy.read
-        while block := read():
-            if not sure:
-                continue
-            line = bytes(block)
-            # " is escaped in the whole line: in seq, hashes and refs it can only spoil a match.
-            fields = line.replace(b'"', b'\\"').split(b"\t")
-            seq, prev_hash, stored_hash, refs, n = fields[:5]
-            stamp, child_refs = fields[_STAMP], fields[_SORTED_CHILD_REFS]
-            fields[_STAMP] = stamp[:-2]
-            if not (
-                len(fields) == 21
-                and fields[20] == b"\n"
-                and int(seq) == expected
-                and prev_hash == last
-                and len(stamp) == 29
-                and stamp[0] != 0x30  # no year before 1000
-                and stamp.endswith(b"AD")
-                and b"\\v" not in line
-                and len(line.translate(None, _CONTROLS)) == len(line) - 1
-                and sha256(
-                    last + b"\n" + (_TEMPLATE % tuple(fields[5:20])).replace(b'"\\N"', b"null")
-                )
-                .hexdigest()
-                .encode()
-                == stored_hash
-                and b"\\" not in child_refs
-                and child_refs.isascii()
-            ):
-                sure = False
-                continue
-            named = child_refs.split()
-            if refs == _NULL:
-                sure = not named
-            else:
-                # No ref holds a space when splitting gives as many as there are rows.
-                index, indexed_here = refs.split(b" "), int(n)
-                joined_rows += indexed_here
-                sure = len(index) == indexed_here and (
-                    named == index or sorted(named) == sorted(index)
-                )
-            expected += 1
-            last = stored_hash
-    if not sure or joined_rows != indexed_rows:
+    for rows in _copy_out(connection, statement):
+        if check.sure:  # once unsure, read on: a COPY cannot be cut short
+            check.feed(rows)
+    if not check.sure or check.joined_rows != indexed_rows:
         return None
-    return expected, last.decode("ascii"), expected - first
+    return Vouched(previous, check.expected, check.last.decode("ascii"), check.expected - first)
 
 
 def _can_quick(session: Session) -> bool:
@@ -315,6 +423,72 @@ def _can_quick(session: Session) -> bool:
         return False
     connection: Any = session.connection().connection.driver_connection
     return bool(connection.info.encoding == "utf-8")
+
+
+# --- the quick pass in several processes ----------------------------------------------------------
+#
+# The ranges are checked side by side by worker processes, each on its own connection in a
+# snapshot exported by the verifying transaction, so all of them read the log as it was at one
+# moment. Each worker vouches for its ranges or not; the ranges must then link (each one's first
+# prev_hash is the hash the range before it ends with). If any range is not vouched for, the
+# whole log is verified again in order in this process, which names the break.
+
+_worker: dict[str, Any] = {}  # in a worker process: its connection (and what keeps it open)
+
+
+def _start_worker(url: str, snapshot: str) -> None:
+    import psycopg
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+        raw = engine.raw_connection()
+        connection: Any = raw.driver_connection
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
+        connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+    except psycopg.Error:
+        return  # its ranges go unvouched
+    _worker.update(engine=engine, raw=raw, connection=connection)
+
+
+def _vouch_range(bounds: tuple[int | None, int]) -> Vouched | None:
+    import psycopg
+
+    connection = _worker.get("connection")
+    if connection is None:
+        return None
+    try:
+        return _quick(connection, *bounds, None)
+    except psycopg.Error:
+        return None
+
+
+def _vouch_in_parallel(session: Session, bound: int, batch: int, workers: int) -> Vouched | None:
+    """The whole log up to ``bound`` vouched for by worker processes, or None."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    connection: Any = session.connection().connection.driver_connection
+    snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    ranges = [(lo or None, min(lo + batch, bound)) for lo in range(0, bound, batch)]
+    # fork: the workers need nothing imported again (the command line is single-threaded).
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(ranges)),
+        mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker,
+        initargs=(url, snapshot),
+    ) as pool:
+        results = list(pool.map(_vouch_range, ranges))
+    previous, count = GENESIS_HASH, 0
+    for (lo, hi), vouched in zip(ranges, results, strict=True):
+        if vouched is None or vouched.first_prev != previous or vouched.count != hi - (lo or 0):
+            return None
+        previous, count = vouched.last, count + vouched.count
+    return Vouched(GENESIS_HASH, count + 1, previous, count)
 
 
 # --- the whole log ------------------------------------------------------------------------------
@@ -350,12 +524,16 @@ def _beyond(session: Session, bound: int) -> tuple[int | None, list[Row], RefGro
 
 
 def verify_chain(
-    session: Session, *, up_to_seq: int | None = None, batch: int = 50_000
+    session: Session, *, up_to_seq: int | None = None, batch: int = 50_000, workers: int = 1
 ) -> VerifyResult:
     """Recompute every event's hash in order; stop at the first that does not hold.
 
     The index of children by pseudonym (audit_child_refs) is derived from the events and is
     checked against them too: a row removed or added there would hide or forge a look-up.
+
+    With ``workers`` > 1 on PostgreSQL, ranges are checked side by side in that many processes,
+    which read the log as committed (not this session's own uncommitted changes); any doubt
+    sends the whole log through the checks in this process.
     """
     head = session.get(AuditHead, 1)
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
@@ -363,16 +541,28 @@ def verify_chain(
     bound = head_seq if up_to_seq is None else up_to_seq
     quick = _can_quick(session)
     lo: int | None = None
-    while True:
+    whole = (
+        _vouch_in_parallel(session, bound, batch, workers)
+        # A snapshot cannot be exported from inside a savepoint.
+        if quick
+        and workers > 1
+        and bound > batch
+        and not session.connection().in_nested_transaction()
+        else None
+    )
+    if whole is not None:
+        chain.expected, chain.previous, chain.count = whole.expected, whole.last, whole.count
+        lo = bound
+    while lo != bound:
         hi = _range_end(session, lo, bound, batch)
         vouched = (
-            _quick(session, lo, hi, chain.expected, chain.previous)
-            if quick and not chain.refs_pending
+            _quick(session.connection().connection.driver_connection, lo, hi, chain.previous)
+            if quick and not chain.refs_pending and chain.expected == (lo or 0) + 1
             else None
         )
         if vouched is not None:
-            chain.expected, chain.previous, checked = vouched
-            chain.count += checked
+            chain.expected, chain.previous = vouched.expected, vouched.last
+            chain.count += vouched.count
         else:
             chain.add_refs(_refs(session, lo, hi))
             rows = _events(session, lo, hi, batch)
@@ -382,8 +572,6 @@ def verify_chain(
                 rows.close()
             if broken is not None:
                 return broken
-        if hi >= bound:
-            break
         lo = hi
     if up_to_seq is None:
         head_now, beyond, refs = _beyond(session, bound)
