@@ -165,7 +165,22 @@ def _scope_pruned(code: str, removals: set[Path]) -> bool:
 
 
 def _too_deep(document: Any) -> Path | None:
-    """The first path nested deeper than MAX_DEPTH, found without recursion."""
+    """The first path nested deeper than MAX_DEPTH, found without recursion (containers are
+    counted by depth alone; the path is built only for a document that is too deep)."""
+    stack: list[tuple[Any, int]] = [(document, 0)] if isinstance(document, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth >= MAX_DEPTH:
+            if children:  # a value one level deeper still
+                return _deep_path(document)
+            continue
+        stack.extend([(v, depth + 1) for v in children if isinstance(v, dict | list)])
+    return None
+
+
+def _deep_path(document: Any) -> Path:
+    """The path to the first value nested deeper than MAX_DEPTH (the document has one)."""
     stack: list[tuple[Any, Path]] = [(document, ())]
     while stack:
         node, path = stack.pop()
@@ -175,7 +190,7 @@ def _too_deep(document: Any) -> Path | None:
             stack.extend((v, (*path, k)) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, (*path, i)) for i, v in enumerate(node))
-    return None
+    raise AssertionError("no value is nested that deep")
 
 
 def validate_document(
