@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from exchange.canonical import ChildRecord
 from exchange.config import Settings, get_settings
 from exchange.errors import install_error_handlers
 from exchange.records import endpoints as record_endpoints
+from exchange.transfers import clock
 from exchange.transfers import endpoints as transfer_endpoints
 from exchange.transfers.schemas import RecordsOut, RecordUpdate, TransferCreate
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             setup_database(settings)
+        clock.warm_up(dt.datetime.now(dt.UTC).date())
         yield
 
     app = FastAPI(

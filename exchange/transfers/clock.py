@@ -74,6 +74,14 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < _SATURDAY and day not in _bank_holidays(day.year)
 
 
+def warm_up(today: date) -> None:
+    """Load the bank holiday calendars a transfer sent today needs, before the first request."""
+    for year in (today.year, today.year + 1):
+        _bank_holidays(year)
+
+
+# The counts below are pure functions of dates; nearly every transfer of a day asks the same.
+@lru_cache(maxsize=4096)
 def next_working_day(day: date) -> date:
     """The first working day strictly after the day."""
     day += _ONE_DAY
@@ -82,6 +90,7 @@ def next_working_day(day: date) -> date:
     return day
 
 
+@lru_cache(maxsize=4096)
 def add_working_days(start: date, n: int) -> date:
     """Day n counted from start: start itself for 0, else the n-th working day after start."""
     if n < 0:
