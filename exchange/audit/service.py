@@ -19,6 +19,7 @@ from exchange.audit.models import AuditChildRef, AuditEvent, AuditHead
 from exchange.canonical import ChildRecord
 from exchange.canonical.codes import IdentifierSystem
 from exchange.canonical.identifiers import compact
+from exchange.db import bulk
 from exchange.db.base import table_of
 from exchange.db.types import utcnow
 from exchange.keys import get_pseudonym_key
@@ -230,11 +231,8 @@ _PG_MOVE_HEAD = "UPDATE audit_head SET hash = %s WHERE id = 1"
 def _driver_cursor(session: Session) -> Any | None:
     """A psycopg cursor in the session's transaction, after its pending changes are written;
     None on other databases."""
-    if session.get_bind().dialect.driver != "psycopg":
-        return None
-    session.flush()
-    driver: Any = session.connection().connection.driver_connection
-    return driver.cursor()
+    driver = bulk.driver_connection(session)
+    return None if driver is None else driver.cursor()
 
 
 def _pg_event(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -144,9 +144,11 @@ def send(session: Session, principal: Principal, items: Sequence[SendItem]) -> l
                 else SendResult(items[index].key, problem.status, error=problem)
             )
 
-    vault.insert_rows(session, [r.response for r in ready])
+    # Every blob at once, before the claims that name the responses; an item not sent leaves
+    # none behind (see _claim).
+    vault.insert_rows(session, [b for r in ready for b in (r.response, *r.new.blobs)])
     created = _claim(session, principal, items, ready, results)
-    service.write_transfers(session, [r.new for r in created])
+    service.write_transfers(session, [r.new for r in created], blobs_written=True)
     for r in created:
         results[r.index] = SendResult(
             items[r.index].key,
@@ -210,7 +212,9 @@ def _claim(
             ),
         )
     kept = {r.response["id"] for r in created}
-    orphans = [r.response["id"] for r in ready if r.response["id"] not in kept]
+    orphans = [
+        b["id"] for r in ready if r.response["id"] not in kept for b in (r.response, *r.new.blobs)
+    ]
     if orphans:
         session.execute(delete(Blob).where(Blob.id.in_(orphans)))
     return created

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from exchange.adapters import InputUnreadable, Source, UnknownAdapter, get_adapter
@@ -25,6 +24,7 @@ from exchange.authorities.auth import Principal
 from exchange.authorities.models import AuthorityRow
 from exchange.canonical import ChildRecord, Problem, Severity, validate_document
 from exchange.config import get_settings
+from exchange.db import bulk
 from exchange.db.base import table_of
 from exchange.db.types import new_id, utcnow
 from exchange.transfers import clock
@@ -301,33 +301,39 @@ def build_transfer(
 
 _TRANSFER_COLUMNS = tuple(c.key for c in Transfer.__table__.columns)
 _CHILD_COLUMNS = tuple(c.key for c in TransferChild.__table__.columns)
-_INSERT_TRANSFERS = insert(table_of(Transfer))
-_INSERT_CHILDREN = insert(table_of(TransferChild))
-_INSERT_TRANSITIONS = insert(table_of(TransferTransition))
+_TRANSFERS = table_of(Transfer)
+_CHILDREN = table_of(TransferChild)
+_TRANSITIONS = table_of(TransferTransition)
 
 
-def write_transfers(session: Session, new: Sequence[NewTransfer]) -> None:
-    """Insert built transfers: one statement per table however many there are.
+def write_transfers(
+    session: Session, new: Sequence[NewTransfer], *, blobs_written: bool = False
+) -> None:
+    """Insert built transfers (and their sealed records, unless ``blobs_written``): one
+    statement per table however many there are.
 
     The transfers stay out of the session (they are not loaded objects); read them back with
     :func:`load` to change them.
     """
     if not new:
         return
-    vault.insert_rows(session, [blob for n in new for blob in n.blobs])
-    session.execute(
-        _INSERT_TRANSFERS,
+    if not blobs_written:
+        vault.insert_rows(session, [blob for n in new for blob in n.blobs])
+    bulk.insert_rows(
+        session,
+        _TRANSFERS,
         [{c: getattr(n.transfer, c) for c in _TRANSFER_COLUMNS} for n in new],
     )
-    session.execute(
-        _INSERT_CHILDREN,
+    bulk.insert_rows(
+        session,
+        _CHILDREN,
         [
             {c: getattr(child, c) for c in _CHILD_COLUMNS}
             for n in new
             for child in n.transfer.children
         ],
     )
-    session.execute(_INSERT_TRANSITIONS, [n.transition for n in new])
+    bulk.insert_rows(session, _TRANSITIONS, [n.transition for n in new])
 
 
 def create_transfer(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.crypto import Keyring, Sealed
+from exchange.db import bulk
 from exchange.db.base import table_of
 from exchange.db.types import new_id, utcnow
 from exchange.keys import get_keyring
@@ -42,13 +43,12 @@ def sealed_row(purpose: str, plaintext: bytes, keyring: Keyring | None = None) -
     }
 
 
-_INSERT_BLOBS = insert(table_of(Blob))
+_BLOBS = table_of(Blob)
 
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert blobs made by :func:`sealed_row`."""
-    if rows:
-        session.execute(_INSERT_BLOBS, list(rows))
+    """Insert blobs made by :func:`sealed_row`, in one statement."""
+    bulk.insert_rows(session, _BLOBS, rows)
 
 
 def seal(

@@ -1,0 +1,75 @@
+"""Many rows written at once (exchange.db.bulk): on PostgreSQL by COPY, elsewhere by INSERT; either
+way every value reads back as it was given, awkward text and bytes included, and a naive
+timestamp is refused as the column type refuses it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
+
+from exchange.db import bulk
+from exchange.db.base import table_of
+from exchange.vault.models import Blob
+
+AWKWARD_TEXT = ["tab\there", "new\nline\r", "back\\slash \\N \\.", "quote ' \"", "Zoë 🧒🏽", ""]
+AWKWARD_BYTES = [bytes(range(256)), b"\\x00", b"\t\n\r\\", b""]
+BLOBS = table_of(Blob)
+
+
+def row(purpose: str, ciphertext: bytes | None, **extra: object) -> dict[str, object]:
+    return {
+        "id": str(uuid.uuid4()),
+        "purpose": purpose,
+        "key_id": "k\t1" if purpose else None,
+        "wrapped_key": None,
+        "ciphertext": ciphertext,
+        "size_bytes": len(ciphertext or b""),
+        "created_at": dt.datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=dt.UTC),
+        "purged_at": None,
+        **extra,
+    }
+
+
+def test_awkward_values_read_back_as_written(session: Session) -> None:
+    rows = [row(text, data) for text in AWKWARD_TEXT for data in [*AWKWARD_BYTES, None]]
+    rows[0]["purged_at"] = dt.datetime(
+        2026, 10, 25, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))
+    )
+
+    bulk.insert_rows(session, BLOBS, rows)
+
+    stored = {r.id: r for r in session.execute(select(BLOBS)).all()}
+    for written in rows:
+        read = stored[str(written["id"])]
+        assert read.purpose == written["purpose"]
+        assert read.key_id == written["key_id"]
+        assert read.ciphertext == written["ciphertext"]
+        assert read.size_bytes == written["size_bytes"]
+        assert read.created_at == written["created_at"]
+        assert read.purged_at == written["purged_at"]
+
+
+def test_a_naive_timestamp_is_refused_and_the_transaction_goes_on(session: Session) -> None:
+    naive = row("record", b"x", created_at=dt.datetime(2026, 1, 1))
+
+    with pytest.raises((ValueError, StatementError), match="timezone-aware"):
+        bulk.insert_rows(session, BLOBS, [naive])
+    # Refused before anything was sent: the transaction goes on.
+    bulk.insert_rows(session, BLOBS, [row("record", b"after")])
+    assert session.scalar(select(BLOBS.c.ciphertext).where(BLOBS.c.ciphertext == b"after"))
+
+
+def test_a_left_out_column_gets_its_default(session: Session) -> None:
+    given = row("record", b"x")
+    del given["id"], given["created_at"]  # both have defaults computed in Python
+
+    bulk.insert_rows(session, BLOBS, [given])
+
+    [read] = session.execute(select(BLOBS).where(BLOBS.c.ciphertext == b"x")).all()
+    assert uuid.UUID(read.id)
+    assert read.created_at is not None
