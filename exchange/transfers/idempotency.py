@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange.config import get_settings
+from exchange.db import bulk
 from exchange.db.base import table_of
 from exchange.db.types import utcnow
 from exchange.transfers.errors import (
@@ -146,6 +147,23 @@ def claim(session: Session, *, client_id: str, claims: Sequence[Claim]) -> set[s
         return set()
     now = utcnow()
     expires = now + dt.timedelta(hours=get_settings().idempotency_key_hours)
+    driver = bulk.driver_connection(session)
+    if driver is not None:
+        with driver.cursor() as cursor:
+            cursor.execute(
+                _PG_CLAIM,
+                (
+                    client_id,
+                    now,
+                    expires,
+                    [c.key for c in claims],
+                    [c.fingerprint for c in claims],
+                    [c.status_code for c in claims],
+                    [c.response_blob_id for c in claims],
+                    [c.transfer_id for c in claims],
+                ),
+            )
+            return {str(blob_id) for (blob_id,) in cursor.fetchall()}
     rows = [
         {
             "client_id": client_id,
@@ -176,6 +194,15 @@ _CLAIM = {
     "postgresql": _claim_statement(postgresql.insert),
     "sqlite": _claim_statement(sqlite.insert),
 }
+# On PostgreSQL (psycopg) the claims go as arrays: the statement's text is the same however many
+# there are, so it is parsed and prepared once, not rendered with a parameter per value.
+_PG_CLAIM = (
+    "INSERT INTO idempotency_keys (client_id, key, request_hash, status_code, response_blob_id, "
+    "transfer_id, created_at, expires_at) "
+    "SELECT %s, k, h, s, b, t, %s, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::text[]) AS c(k, h, s, b, t) "
+    "ON CONFLICT (client_id, key) DO NOTHING RETURNING response_blob_id"
+)
 
 
 def held(session: Session, *, client_id: str, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
