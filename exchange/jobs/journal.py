@@ -63,6 +63,7 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        self._batched: list[tuple[Any, ...]] | None = None
 
     def close(self) -> None:
         """Close the file."""
@@ -110,38 +111,31 @@ class Journal:
         problems: list[dict[str, Any]] | None = None,
         attempt: bool = False,
     ) -> None:
-        """Write (or overwrite) one record's fate."""
-        self.db.execute(
-            """INSERT INTO records (n, record_key, idempotency_key, status, to_authority, transfer_id,
-                   attempts, code, message, fix, location, problems, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT(n) DO UPDATE SET status = excluded.status,
-                   to_authority = COALESCE(excluded.to_authority, records.to_authority),
-                   transfer_id = COALESCE(excluded.transfer_id, records.transfer_id),
-                   attempts = records.attempts + excluded.attempts,
-                   code = excluded.code, message = excluded.message, fix = excluded.fix,
-                   location = COALESCE(excluded.location, records.location),
-                   problems = excluded.problems, updated_at = excluded.updated_at""",
-            (
-                n,
-                record_key,
-                key,
-                status,
-                to_authority,
-                transfer_id,
-                1 if attempt else 0,
-                code,
-                message,
-                fix,
-                json.dumps(location) if location else None,
-                json.dumps(problems or []),
-                utcnow().isoformat(),
-            ),
+        """Write (or overwrite) one record's fate; inside :meth:`batch`, when the batch ends."""
+        row = (
+            n,
+            record_key,
+            key,
+            status,
+            to_authority,
+            transfer_id,
+            1 if attempt else 0,
+            code,
+            message,
+            fix,
+            json.dumps(location) if location else None,
+            json.dumps(problems) if problems else "[]",
+            utcnow().isoformat(),
         )
+        if self._batched is not None:
+            self._batched.append(row)
+        else:
+            self.db.execute(_RECORD, row)
 
     def batch(self) -> _Batch:
-        """Group several writes in one transaction (one fsync)."""
-        return _Batch(self.db)
+        """Group several writes in one transaction (one statement, one fsync) written when the
+        block ends, or not at all if it raises."""
+        return _Batch(self)
 
     def counts(self) -> dict[str, int]:
         """How many records are in each state."""
@@ -167,12 +161,35 @@ class Journal:
             )
 
 
+_RECORD = """INSERT INTO records (n, record_key, idempotency_key, status, to_authority, transfer_id,
+        attempts, code, message, fix, location, problems, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(n) DO UPDATE SET status = excluded.status,
+        to_authority = COALESCE(excluded.to_authority, records.to_authority),
+        transfer_id = COALESCE(excluded.transfer_id, records.transfer_id),
+        attempts = records.attempts + excluded.attempts,
+        code = excluded.code, message = excluded.message, fix = excluded.fix,
+        location = COALESCE(excluded.location, records.location),
+        problems = excluded.problems, updated_at = excluded.updated_at"""
+
+
 class _Batch:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN")
+        if self.journal._batched is not None:
+            raise RuntimeError("journal batches do not nest")
+        self.journal._batched = []
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        rows, self.journal._batched = self.journal._batched or [], None
+        if kind is None and rows:
+            db = self.journal.db
+            db.execute("BEGIN")
+            try:
+                db.executemany(_RECORD, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")

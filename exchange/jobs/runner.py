@@ -200,6 +200,20 @@ def run_job(
                         )
             watch.counts(journal.counts())
 
+    noted: list[dict[str, Any]] = []  # fates known here (not sent): written a batch at a time
+
+    def note(n: int, **fate: Any) -> None:
+        noted.append({"n": n, **fate})
+        if len(noted) >= params.batch_size:
+            write_noted()
+
+    def write_noted() -> None:
+        # Losing these to a crash costs nothing: a resumed job reads and checks them again.
+        with journal.batch():
+            for fate in noted:
+                journal.record(**fate)
+        noted.clear()
+
     def flush() -> None:
         nonlocal batch
         if not batch:
@@ -230,7 +244,7 @@ def run_job(
             record_key = _record_key(result)
             if result.record is None or result.has_errors:
                 code, text, fix, location = _problem_fields(result.problems)
-                journal.record(
+                note(
                     n,
                     key=key,
                     record_key=record_key,
@@ -246,7 +260,7 @@ def run_job(
                 continue
             route = router.route(result.record)
             if route.to_authority is None:
-                journal.record(
+                note(
                     n,
                     key=key,
                     record_key=record_key,
@@ -260,7 +274,7 @@ def run_job(
                 )
                 continue
             if params.dry_run:
-                journal.record(
+                note(
                     n,
                     key=key,
                     record_key=record_key,
@@ -299,6 +313,7 @@ def run_job(
     except KeyboardInterrupt:
         outcome, message = "interrupted", f"stopped; run `exchange job resume {job_id}` to finish"
     finally:
+        write_noted()
         pool.shutdown(wait=outcome == "completed", cancel_futures=outcome != "completed")
         if sender is not None:
             sender.close()
