@@ -149,13 +149,15 @@ _TAKE_HEAD = (
     .returning(_HEAD.c.seq, _HEAD.c.hash)
 )
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("hash"))
-_INSERT_EVENTS = insert(table_of(AuditEvent))
-_INSERT_REFS = insert(table_of(AuditChildRef))
+_EVENTS, _REFS = table_of(AuditEvent), table_of(AuditChildRef)
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_REFS = insert(_REFS)
 
 
 def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
     """Append events to the chain in order, in four statements however many there are (on
-    PostgreSQL the last three in one round trip); returns the rows written.
+    PostgreSQL the last three in one round trip, or, for several events, the events and their
+    children by COPY); returns the rows written.
 
     Incrementing the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
     the sequence numbers and previous hash read with it cannot be taken by anyone else; the head
@@ -200,7 +202,13 @@ def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, A
         rows.append({**fields, "prev_hash": prev_hash, "hash": digest})
         ref_rows.extend({"event_seq": seq, "ref": ref} for ref in refs)
         prev_hash = digest
-    if cursor is not None:
+    if cursor is not None and len(rows) > 1:
+        # Many events (a batch): COPY, far cheaper per row than parameterised INSERTs.
+        with cursor:
+            bulk.insert_rows(session, _EVENTS, rows)
+            bulk.insert_rows(session, _REFS, ref_rows)
+            cursor.execute(_PG_MOVE_HEAD, (prev_hash,))
+    elif cursor is not None:
         # One round trip for the rest: the statements are sent together, then synced once.
         with cursor, cursor.connection.pipeline():
             cursor.executemany(_PG_INSERT_EVENT, [_pg_event(row) for row in rows])
