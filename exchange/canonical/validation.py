@@ -214,7 +214,13 @@ def validate_document(
 
 def _validate(document: dict[str, Any], context: RuleContext | None) -> ValidationReport:
     report = ValidationReport()
-    deep = _too_deep(document)
+    try:
+        # The schema is a few levels deep with no free-form values, so a document that fits it
+        # is never too deep: depth is looked at only when it does not fit.
+        record: ChildRecord | None = ChildRecord.model_validate(document)
+    except ValidationError:
+        record = None
+    deep = _too_deep(document) if record is None else None
     if deep is not None:
         report.problems.append(
             Problem(
@@ -231,7 +237,8 @@ def _validate(document: dict[str, Any], context: RuleContext | None) -> Validati
     current: Any = document
     for attempt in range(MAX_PRUNING_PASSES):
         try:
-            record = ChildRecord.model_validate(current)
+            if record is None:
+                record = ChildRecord.model_validate(current)
         except ValidationError as exc:
             new: set[Path] = set()
             for error in exc.errors():
