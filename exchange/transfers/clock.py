@@ -101,6 +101,7 @@ def add_working_days(start: date, n: int) -> date:
     return day
 
 
+@lru_cache(maxsize=4096)
 def working_days_between(start: date, end: date) -> int:
     """The number of working days after start up to and including end (0 if end <= start)."""
     count = 0
