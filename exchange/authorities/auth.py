@@ -14,9 +14,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from sqlalchemy import bindparam, select
 
 from exchange.audit.service import Actor, record_event
 from exchange.authorities.models import ApiClient
@@ -122,7 +123,21 @@ async def get_denied_writer() -> DeniedWriter:
 DeniedWriterDep = Annotated[DeniedWriter, Depends(get_denied_writer)]
 
 
-def _request_actor(request: Request, client: ApiClient | None, acting_user: str | None) -> Actor:
+# The caller's client as plain values (every request reads it; no loaded object is needed).
+_CLIENT = select(
+    ApiClient.id,
+    ApiClient.name,
+    ApiClient.role,
+    ApiClient.authority_gss,
+    ApiClient.token_hash,
+    ApiClient.previous_token_hash,
+    ApiClient.previous_valid_until,
+    ApiClient.revoked_at,
+    ApiClient.expires_at,
+).where(ApiClient.id == bindparam("id"))
+
+
+def _request_actor(request: Request, client: Any | None, acting_user: str | None) -> Actor:
     return Actor(
         client_id=client.id if client else None,
         authority=client.authority_gss if client else None,
@@ -156,7 +171,7 @@ def authenticate(
         )
     token = authorization[7:].strip()
     client_id = _client_id_of(token)
-    client = session.get(ApiClient, client_id) if client_id else None
+    client = session.execute(_CLIENT, {"id": client_id}).first() if client_id else None
     if client is None:
         raise Unauthenticated("The token is not valid.", fix="Check the token you were issued.")
     now = utcnow()
