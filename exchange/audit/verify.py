@@ -289,7 +289,10 @@ class _Quick:
 
     def feed(self, blocks: list[Any]) -> None:
         """Check these lines (each a COPY row with its newline), the next of the range."""
-        self.sure = self.sure and self._holds(blocks)
+        try:
+            self.sure = self.sure and self._holds(blocks)
+        except ValueError:  # text where a number or a hash should be: not for this path
+            self.sure = False
 
     def _holds(self, blocks: list[Any]) -> bool:
         n = len(blocks)
