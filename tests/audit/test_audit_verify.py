@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from exchange.audit.chain import CHAINED_FIELDS, canonical, canonical_values, event_hash
 from exchange.audit.models import AuditChildRef, AuditEvent, AuditHead
-from exchange.audit.service import Actor, nhs_pseudonym, record_event
+from exchange.audit.service import Actor, la_child_pseudonym, nhs_pseudonym, record_event
 from exchange.audit.verify import verify_chain
 
 EVENTS = AuditEvent.__table__
@@ -402,3 +402,53 @@ def test_a_forgery_past_the_head_that_moved_on_meanwhile_is_still_named(session:
     assert not result.ok
     assert result.broken_seq == moved_to + 1
     assert f"beyond the head ({moved_to})" in (result.reason or "")
+
+
+# --- an event's children named in another order than its index rows ------------------------------
+
+
+@pytest.mark.parametrize("index_changed", [False, True])
+def test_children_named_in_another_order_than_the_index_are_compared_as_a_set(
+    session: Session, index_changed: bool
+) -> None:
+    seed(session, 3)
+    refs = sorted(
+        [
+            nhs_pseudonym("9434765919"),
+            la_child_pseudonym(CAMDEN, "C-7"),
+            la_child_pseudonym(CAMDEN, "C-8"),
+        ]
+    )
+    last = record_event(
+        session,
+        action="record.read",
+        actor=Actor(client_id=None, authority=CAMDEN, role="authority"),
+        child_refs=refs,
+    )
+    session.flush()
+    bypass_append_only(session)
+    # The event names them in reverse (the service writes them sorted), hashed as it names them.
+    row = stored(session, last.seq) | {"child_refs": " ".join(reversed(refs))}
+    digest = event_hash(row["prev_hash"], {name: row[name] for name in CHAINED_FIELDS})
+    session.execute(
+        update(EVENTS)
+        .where(EVENTS.c.seq == last.seq)
+        .values(child_refs=row["child_refs"], hash=digest)
+    )
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    if index_changed:
+        session.execute(
+            update(AuditChildRef)
+            .where(AuditChildRef.event_seq == last.seq, AuditChildRef.ref == refs[0])
+            .values(ref=la_child_pseudonym(CAMDEN, "C-9"))
+        )
+    session.expire_all()
+
+    result = verify_chain(session)
+
+    if index_changed:
+        assert not result.ok
+        assert result.broken_seq == last.seq
+        assert "child index" in (result.reason or "")
+    else:
+        assert result.ok, result
