@@ -8,6 +8,7 @@ import hmac
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -156,8 +157,8 @@ _INSERT_REFS = insert(_REFS)
 
 def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
     """Append events to the chain in order, in four statements however many there are (on
-    PostgreSQL the last three in one round trip, or, for several events, the events and their
-    children by COPY); returns the rows written.
+    PostgreSQL two for one event, or, for several, the events and their children by COPY);
+    returns the rows written.
 
     Incrementing the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
     the sequence numbers and previous hash read with it cannot be taken by anyone else; the head
@@ -209,12 +210,18 @@ def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, A
             bulk.insert_rows(session, _REFS, ref_rows)
             cursor.execute(_PG_MOVE_HEAD, (prev_hash,))
     elif cursor is not None:
-        # One round trip for the rest: the statements are sent together, then synced once.
-        with cursor, cursor.connection.pipeline():
-            cursor.executemany(_PG_INSERT_EVENT, [_pg_event(row) for row in rows])
-            if ref_rows:
-                cursor.executemany(_PG_INSERT_REF, [(r["event_seq"], r["ref"]) for r in ref_rows])
-            cursor.execute(_PG_MOVE_HEAD, (prev_hash,))
+        # One event: the rest in one statement (one round trip; prepared once per number of
+        # children the event names).
+        [row] = rows
+        with cursor:
+            cursor.execute(
+                _pg_append_one(len(ref_rows)),
+                (
+                    *_pg_event(row),
+                    *[value for r in ref_rows for value in (r["event_seq"], r["ref"])],
+                    prev_hash,
+                ),
+            )
     else:
         session.execute(_INSERT_EVENTS, rows)
         if ref_rows:
@@ -223,17 +230,31 @@ def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, A
     return rows
 
 
-# On PostgreSQL (psycopg) the four statements go straight to the driver, the last three pipelined:
-# appending is on every request's path, and the head stays locked from the first statement to
-# the commit. (Measured: one INSERT from unnest() arrays, or the three as one client-side-bound
-# text, were slower.)
+# On PostgreSQL (psycopg) the statements go straight to the driver: appending is on every
+# request's path, and the head stays locked from the first statement to the commit. One event's
+# rows and the head's hash go as one statement of data-modifying CTEs (measured against the three
+# pipelined: 0.61 against 0.71 ms, and a third less client CPU; one INSERT from unnest() arrays,
+# or client-side binding, were slower than both).
 _EVENT_COLUMNS = (*CHAINED_FIELDS, "prev_hash", "hash")
 _PG_TAKE_HEAD = "UPDATE audit_head SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"
 _PG_INSERT_EVENT = "INSERT INTO audit_events ({}) VALUES ({})".format(  # noqa: S608 - constants
     ", ".join(_EVENT_COLUMNS), ", ".join(["%s"] * len(_EVENT_COLUMNS))
 )
-_PG_INSERT_REF = "INSERT INTO audit_child_refs (event_seq, ref) VALUES (%s, %s)"
 _PG_MOVE_HEAD = "UPDATE audit_head SET hash = %s WHERE id = 1"
+
+
+@lru_cache(maxsize=64)
+def _pg_append_one(children: int) -> str:
+    """One event, the children it names and the head's new hash, as one statement."""
+    parts = [f"WITH event AS ({_PG_INSERT_EVENT})"]
+    if children:
+        values = ", ".join(["(%s, %s)"] * children)
+        parts.append(_PG_REFS_CTE.format(values))
+    parts.append(_PG_MOVE_HEAD)
+    return " ".join(parts)
+
+
+_PG_REFS_CTE = ", refs AS (INSERT INTO audit_child_refs (event_seq, ref) VALUES {})"
 
 
 def _driver_cursor(session: Session) -> Any | None:
