@@ -653,8 +653,7 @@ def main() -> None:
         print(
             f"  SQL statements through SQLAlchemy per creation: {statements['with']} with the "
             f"audit write, {statements['without']} without (on PostgreSQL the rows go by COPY and the "
-            "audit write's four statements straight to the driver, the last three pipelined: "
-            "neither is counted here)"
+            "audit write's two statements straight to the driver: neither is counted here)"
         )
         share = (median["whole with"] - median["whole without"]) / median["whole with"]
         print(
