@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from _server import free_port, start_server, stop_server, wait_ready
@@ -272,7 +273,7 @@ def main() -> None:
             server = start_server(exchange_command(), env, port, args.workers, log, ROOT)
             try:
                 wait_ready(base_url, server, log, timeout=120)
-                run_bench(args, census, env, token, base_url, server, scratch, database_url)
+                run_bench(args, Setup(census, env, token, base_url, server, scratch, database_url))
             finally:
                 stop_server(server)
         finally:
@@ -280,17 +281,22 @@ def main() -> None:
                 drop_database(args.admin_url, args.database)
 
 
-def run_once(
-    args: argparse.Namespace,
-    census: Path,
-    env: dict[str, str],
-    token: str,
-    base_url: str,
-    server: subprocess.Popen[bytes],
-    scratch: Path,
-    run: int,
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class Setup:
+    """What every run uses: the export, the settings, the sender's token and the server."""
+
+    census: Path
+    env: dict[str, str]
+    token: str
+    base_url: str
+    server: subprocess.Popen[bytes]
+    scratch: Path
+    database_url: str
+
+
+def run_once(args: argparse.Namespace, setup: Setup, run: int) -> dict[str, float]:
     """One `exchange validate` and then one job of the same export: walls and CPU seconds."""
+    census, env, server, scratch = setup.census, setup.env, setup.server, setup.scratch
     validate_wall, validate_cpu, code, err = timed(
         [
             *exchange_command(),
@@ -320,7 +326,7 @@ def run_once(
             "--to",
             RECEIVER,
             "--server",
-            base_url,
+            setup.base_url,
             "--batch-size",
             str(args.batch_size),
             "--concurrency",
@@ -328,7 +334,7 @@ def run_once(
             "--jobs-dir",
             str(scratch / f"jobs-{run}"),
         ],
-        {**env, "EXCHANGE_TOKEN": token},
+        {**env, "EXCHANGE_TOKEN": setup.token},
     )
     if code != 0:
         sys.exit(f"exchange job run failed ({code}):\n{err[-3000:]}")
@@ -342,16 +348,7 @@ def run_once(
     }
 
 
-def run_bench(
-    args: argparse.Namespace,
-    census: Path,
-    env: dict[str, str],
-    token: str,
-    base_url: str,
-    server: subprocess.Popen[bytes],
-    scratch: Path,
-    database_url: str,
-) -> None:
+def run_bench(args: argparse.Namespace, setup: Setup) -> None:
     n = args.children
     print(
         f"job: batch size {args.batch_size}, concurrency {args.concurrency}, server workers "
@@ -360,7 +357,7 @@ def run_bench(
     print(f"{'':<26}{'wall s':>8}{'records/s':>11}{'CPU s':>8}{'CPU ms/record':>15}")
     runs = []
     for run in range(1, args.repeat + 1):
-        got = run_once(args, census, env, token, base_url, server, scratch, run)
+        got = run_once(args, setup, run)
         runs.append(got)
         for name, wall, cpu in (
             (f"run {run}: exchange validate", got["validate_wall"], got["validate_cpu"]),
@@ -373,7 +370,7 @@ def run_bench(
         ):
             print(f"{name:<26}{'':>8}{'':>11}{got[key]:>8.1f}{got[key] * 1000 / n:>15.2f}")
         print(f"{'  ratio job / validate':<26}{got['job_wall'] / got['validate_wall']:>8.2f}x")
-    transfers, children, fewest, most = count_arrived(database_url)
+    transfers, children, fewest, most = count_arrived(setup.database_url)
     ratios = sorted(r["job_wall"] / r["validate_wall"] for r in runs)
     ratio = statistics.median(ratios)
     job_wall = statistics.median(r["job_wall"] for r in runs)

@@ -15,16 +15,20 @@ hash is recomputed here, never by the database.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import compress
 from operator import methodcaller
 from select import select as wait_for
 from typing import Any
 
-from psycopg import sql
-from sqlalchemy import Select, func, select
+import psycopg
+from psycopg import errors, pq, sql
+from sqlalchemy import Select, create_engine, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from exchange.audit.chain import CHAINED_FIELDS, GENESIS_HASH, canonical_values
 from exchange.audit.models import AuditChildRef, AuditEvent, AuditHead
@@ -366,9 +370,6 @@ def _copy_out(connection: Any, statement: sql.Composable) -> Iterator[list[Any]]
     Read from libpq directly (psycopg.pq), blocking: psycopg's Copy.read() costs more per row
     than the checks themselves. Nothing else may be in flight on the connection.
     """
-    import psycopg
-    from psycopg import errors, pq
-
     pgconn = connection.pgconn
     encoding = connection.info.encoding
     pgconn.send_query(statement.as_bytes(connection))
@@ -452,10 +453,6 @@ _worker: dict[str, Any] = {}  # in a worker process: its connection (and what ke
 
 
 def _start_worker(url: str, snapshot: str) -> None:
-    import psycopg
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
     try:
         engine = create_engine(url, poolclass=NullPool)
         raw = engine.raw_connection()
@@ -469,8 +466,6 @@ def _start_worker(url: str, snapshot: str) -> None:
 
 
 def _vouch_range(bounds: tuple[int | None, int]) -> Vouched | None:
-    import psycopg
-
     connection = _worker.get("connection")
     if connection is None:
         return None
@@ -482,9 +477,6 @@ def _vouch_range(bounds: tuple[int | None, int]) -> Vouched | None:
 
 def _vouch_in_parallel(session: Session, bound: int, batch: int, workers: int) -> Vouched | None:
     """The whole log up to ``bound`` vouched for by worker processes, or None."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     connection: Any = session.connection().connection.driver_connection
     snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
     url = session.get_bind().engine.url.render_as_string(hide_password=False)

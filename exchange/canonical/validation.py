@@ -212,15 +212,20 @@ def validate_document(
     return report
 
 
+def _fit(document: Any) -> ChildRecord | ValidationError:
+    """The document as a record, or why it does not fit the schema."""
+    try:
+        return ChildRecord.model_validate(document)
+    except ValidationError as exc:
+        return exc
+
+
 def _validate(document: dict[str, Any], context: RuleContext | None) -> ValidationReport:
     report = ValidationReport()
-    try:
-        # The schema is a few levels deep with no free-form values, so a document that fits it
-        # is never too deep: depth is looked at only when it does not fit.
-        record: ChildRecord | None = ChildRecord.model_validate(document)
-    except ValidationError:
-        record = None
-    deep = _too_deep(document) if record is None else None
+    # The schema is a few levels deep with no free-form values, so a document that fits it is
+    # never too deep: depth is looked at only when it does not fit.
+    outcome = _fit(document)
+    deep = _too_deep(document) if isinstance(outcome, ValidationError) else None
     if deep is not None:
         report.problems.append(
             Problem(
@@ -236,12 +241,11 @@ def _validate(document: dict[str, Any], context: RuleContext | None) -> Validati
     kept: dict[Path, list[int]] = {}
     current: Any = document
     for attempt in range(MAX_PRUNING_PASSES):
-        try:
-            if record is None:
-                record = ChildRecord.model_validate(current)
-        except ValidationError as exc:
+        if attempt:
+            outcome = _fit(current)
+        if isinstance(outcome, ValidationError):
             new: set[Path] = set()
-            for error in exc.errors():
+            for error in outcome.errors():
                 loc = _to_original(tuple(error["loc"]), kept)
                 if attempt == 0:
                     code, message, fix = _describe(error)
@@ -263,6 +267,7 @@ def _validate(document: dict[str, Any], context: RuleContext | None) -> Validati
             kept = {}
             current = _prune(copy.deepcopy(document), (), removals, kept)
             continue
+        record = outcome
         for problem in check_record(record, context):
             translated = _translate_pointer(problem.pointer, kept)
             if translated and _under_removed(translated, removals):
