@@ -15,8 +15,9 @@ What it does, in order (everything on 127.0.0.1, everything bounded, the server 
    example record), list the inbox (with all C clients, then with one client alone), read a
    transfer, read its record, acknowledge, accept;
 6. prints, per operation: requests, errors, requests/s, p50/p95/p99 latency in ms, the ratio to
-   /healthz, the load process's CPU share, and the server's CPU time per request (its worker
-   processes, from /proc; PostgreSQL's own CPU is not counted).
+   /healthz, the load process's CPU share, and the CPU time per request of the server (its worker
+   processes) and of PostgreSQL (the processes named ``postgres``, when the database server runs
+   on this machine), both from /proc.
 
 Targets (issue 4): >= 300 creations/s with p99 < 150 ms at 32 clients; inbox p99 < 50 ms with
 1 million transfers in the database. Usage:
@@ -238,8 +239,12 @@ class HttpxClient:
 class RawClient:
     """One simulated client speaking plain HTTP/1.1 on a keep-alive asyncio connection.
 
-    Far less client CPU per request than httpx, so the ceiling measured is the server's.
+    Far less client CPU per request than httpx, so the ceiling measured is the server's. Like
+    any keep-alive client, it opens a new connection rather than reuse one left idle longer than
+    the server keeps it (uvicorn closes an idle connection after 5 s).
     """
+
+    IDLE_SECONDS = 4.0
 
     def __init__(self, base_url: str) -> None:
         from urllib.parse import urlsplit
@@ -248,10 +253,13 @@ class RawClient:
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._used = 0.0
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
     ) -> Reply:
+        if time.monotonic() - self._used > self.IDLE_SECONDS:
+            await self.close()
         if self._reader is None or self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}:{self._port}"]
@@ -273,6 +281,7 @@ class RawClient:
             await self._reader.readuntil(b"\r\n")
         else:
             content = await self._reader.readexactly(int(fields.get("content-length", "0")))
+        self._used = time.monotonic()
         if fields.get("connection", "").lower() == "close":
             await self.close()
         return int(status_line.split()[1]), content
@@ -289,12 +298,15 @@ Client = HttpxClient | RawClient
 Request = Callable[[Client, Any], Awaitable[tuple[bool, str | None]]]
 
 
-def tree_cpu_seconds(root: int | None) -> float:
-    """CPU seconds used so far by a process and its descendants (Linux /proc; NaN elsewhere)."""
+def cpu_seconds(root: int | None) -> tuple[float, float]:
+    """CPU seconds used so far by a process and its descendants, and by the processes named
+    ``postgres`` (the database server, when it runs on this machine): Linux /proc, NaN elsewhere.
+    """
     if root is None or not Path("/proc").is_dir():
-        return math.nan
+        return math.nan, math.nan
     ticks = os.sysconf("SC_CLK_TCK")
     processes: dict[int, tuple[int, float]] = {}
+    database = 0.0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -302,14 +314,18 @@ def tree_cpu_seconds(root: int | None) -> float:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
-        processes[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+        name, _, rest = stat.partition(" (")[2].rpartition(")")
+        fields = rest.split()  # after "pid (name)": state, ppid, ...
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        processes[int(entry)] = (int(fields[1]), used)
+        if name == "postgres":  # with its children that have ended (cutime, cstime)
+            database += used + (int(fields[13]) + int(fields[14])) / ticks
     total, pending = 0.0, [root]
     while pending:
         pid = pending.pop()
         total += processes.get(pid, (0, 0.0))[1]
         pending.extend(child for child, (parent, _) in processes.items() if parent == pid)
-    return total
+    return total, database
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -336,7 +352,7 @@ async def run_phase(
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
     cpu_started = time.process_time()
-    server_cpu_started = tree_cpu_seconds(server_pid)
+    server_cpu_started, database_cpu_started = cpu_seconds(server_pid)
 
     async def worker(client: Client) -> None:
         while time.perf_counter() < deadline and len(latencies) < max_requests:
@@ -356,7 +372,9 @@ async def run_phase(
     await asyncio.gather(*(worker(client) for client in clients))
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
-    server_cpu = tree_cpu_seconds(server_pid) - server_cpu_started
+    server_cpu, database_cpu = cpu_seconds(server_pid)
+    server_cpu -= server_cpu_started
+    database_cpu -= database_cpu_started
     ordered = sorted(latencies)
     return {
         "name": name,
@@ -367,6 +385,7 @@ async def run_phase(
         "rps": len(latencies) / elapsed if elapsed else math.nan,
         "client_cpu": cpu / elapsed if elapsed else math.nan,
         "server_cpu_ms": server_cpu * 1000 / len(latencies) if latencies else math.nan,
+        "database_cpu_ms": database_cpu * 1000 / len(latencies) if latencies else math.nan,
         "p50": percentile(ordered, 50) * 1000,
         "p95": percentile(ordered, 95) * 1000,
         "p99": percentile(ordered, 99) * 1000,
@@ -507,7 +526,7 @@ def report(results: list[dict[str, Any]], transfers_in_db: int, args: argparse.N
     print(
         f"{'operation':<12} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>8} "
         f"{'p95 ms':>8} {'p99 ms':>8} {'req/s vs healthz':>17} {'p99 vs healthz':>15} "
-        f"{'load CPU':>9} {'server CPU ms/req':>17}"
+        f"{'load CPU':>9} {'server CPU ms/req':>17} {'PostgreSQL CPU ms/req':>21}"
     )
     for r in results:
         ratio = r["rps"] / ceiling["rps"] if ceiling else math.nan
@@ -515,7 +534,7 @@ def report(results: list[dict[str, Any]], transfers_in_db: int, args: argparse.N
         print(
             f"{r['name']:<12} {r['count']:>9,} {r['errors']:>7,} {r['rps']:>9.1f} "
             f"{r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {ratio:>16.1%} {slower:>14.1f}x "
-            f"{r['client_cpu']:>9.0%} {r['server_cpu_ms']:>17.1f}"
+            f"{r['client_cpu']:>9.0%} {r['server_cpu_ms']:>17.1f} {r['database_cpu_ms']:>21.1f}"
         )
         for sample in r["error_samples"]:
             print(f"{'':<12} error: {sample}")
@@ -525,7 +544,8 @@ def report(results: list[dict[str, Any]], transfers_in_db: int, args: argparse.N
         print(
             f"create: {create['rps']:.0f}/s (target >= 300), p99 {create['p99']:.0f} ms "
             f"(target < 150) at {args.concurrency} clients, {args.workers} worker(s); "
-            f"{create['server_cpu_ms']:.1f} ms of server CPU each (PostgreSQL not counted)"
+            f"{create['server_cpu_ms']:.1f} ms of server CPU each, "
+            f"{create['database_cpu_ms']:.1f} ms of PostgreSQL's"
         )
     if inbox and solo:
         print(

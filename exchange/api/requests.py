@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 import orjson
@@ -43,17 +44,18 @@ def check_json_media_type(request: Request) -> None:
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Bytes as a JSON object, or a 4xx problem that says what is wrong with them."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BodyNotJSON(
-            f"The body is not valid UTF-8 (byte {exc.start}).",
-            fix="Encode the JSON as UTF-8.",
-        ) from exc
-    try:
         # orjson: strict RFC 8259 (no NaN or Infinity), and several times faster than the
-        # standard library on the large bodies of transfer jobs.
-        document = orjson.loads(text)
+        # standard library on the large bodies of transfer jobs; it reads the bytes as UTF-8
+        # itself (a byte order mark is allowed and skipped, as by "utf-8-sig").
+        document = orjson.loads(raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw)
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8-sig")
+        except UnicodeDecodeError as not_text:
+            raise BodyNotJSON(
+                f"The body is not valid UTF-8 (byte {not_text.start}).",
+                fix="Encode the JSON as UTF-8.",
+            ) from exc
         if "depth" in exc.msg or "recursion" in exc.msg:
             raise BodyNotJSON(
                 "The body is nested too deeply to be a record.",

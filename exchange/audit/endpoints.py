@@ -16,7 +16,7 @@ from exchange.audit.service import record_event
 from exchange.audit.verify import verify_chain
 from exchange.authorities import repository as authorities
 from exchange.authorities.auth import AuditorPrincipal, Principal
-from exchange.db import SessionDep, StreamingSessionDep
+from exchange.db import SessionDep, StreamingSessionDep, committing
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError, NotFound
 from exchange.transfers.service import identifier_refs
@@ -129,6 +129,7 @@ def _audit_query(session: SessionDep, principal: Principal, what: str, where: Ev
 
 
 @router.get("/v1/audit/events", response_model=EventPage, responses=RESPONSES)
+@committing
 def list_events(
     session: SessionDep,
     principal: AuditorPrincipal,
@@ -225,6 +226,7 @@ def export_events(
 
 
 @router.get("/v1/audit/verify", response_model=VerifyOut, responses=RESPONSES)
+@committing
 def verify(session: SessionDep, principal: AuditorPrincipal) -> VerifyOut:
     """Recompute the whole hash chain and name the first broken event, if any."""
     result = verify_chain(session)
@@ -248,6 +250,7 @@ def verify(session: SessionDep, principal: AuditorPrincipal) -> VerifyOut:
         200: {"description": "JSON rows, or CSV.", "content": {"text/csv": {}}},
     },
 )
+@committing
 def report(
     session: SessionDep,
     principal: AuditorPrincipal,

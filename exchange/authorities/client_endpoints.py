@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from exchange.authorities import clients
 from exchange.authorities.auth import AdminPrincipal
 from exchange.authorities.clients import ClientCreate, ClientOut, IssuedToken
-from exchange.db import SessionDep
+from exchange.db import SessionDep, committing
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 ClientId = Annotated[str, Path(max_length=36)]
@@ -25,6 +25,7 @@ RESPONSES: dict[int | str, dict[str, str]] = {
     response_model=IssuedToken,
     responses={**RESPONSES, 422: {"description": "Not valid."}},
 )
+@committing
 def create_client(
     session: SessionDep, principal: AdminPrincipal, body: ClientCreate
 ) -> IssuedToken:
@@ -33,6 +34,7 @@ def create_client(
 
 
 @router.get("", response_model=list[ClientOut], responses=RESPONSES)
+@committing
 def list_clients(session: SessionDep, principal: AdminPrincipal) -> list[ClientOut]:
     """Every API client (never their tokens)."""
     return [clients.client_out(c) for c in clients.list_clients(session)]
@@ -43,6 +45,7 @@ def list_clients(session: SessionDep, principal: AdminPrincipal) -> list[ClientO
     response_model=ClientOut,
     responses={**RESPONSES, 404: {"description": "No such client."}},
 )
+@committing
 def revoke_client(session: SessionDep, principal: AdminPrincipal, client_id: ClientId) -> ClientOut:
     """Revoke a client's tokens at once."""
     return clients.revoke_client(session, client_id, actor=principal.actor)
@@ -53,6 +56,7 @@ def revoke_client(session: SessionDep, principal: AdminPrincipal, client_id: Cli
     response_model=IssuedToken,
     responses={**RESPONSES, 404: {"description": "No such client."}},
 )
+@committing
 def rotate_client(
     session: SessionDep, principal: AdminPrincipal, client_id: ClientId
 ) -> IssuedToken:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from exchange.authorities import repository
 from exchange.authorities.models import AuthorityRow
 from exchange.authorities.schemas import AuthorityList, AuthorityOut, AuthorityRef
-from exchange.db import SessionDep
+from exchange.db import SessionDep, committing
 from exchange.errors import NotFound
 
 router = APIRouter(prefix="/v1/authorities", tags=["authorities"])
@@ -34,6 +34,7 @@ def _out(row: AuthorityRow, successors: list[AuthorityRow], today: dt.date) -> A
 
 
 @router.get("", response_model=AuthorityList)
+@committing
 def list_authorities(
     session: SessionDep,
     current: Annotated[bool | None, Query(description="Only authorities that exist today.")] = None,
@@ -51,6 +52,7 @@ def list_authorities(
 
 
 @router.get("/{code}", response_model=AuthorityOut)
+@committing
 def get_authority(
     session: SessionDep,
     code: Annotated[str, Path(max_length=20, description="DfE 3-digit code or GSS code.")],

@@ -4,8 +4,10 @@ from exchange.db.base import Base
 from exchange.db.session import (
     SessionDep,
     StreamingSessionDep,
+    committing,
     get_engine,
     get_session,
+    run_committing,
     session_scope,
 )
 
@@ -13,7 +15,9 @@ __all__ = [
     "Base",
     "SessionDep",
     "StreamingSessionDep",
+    "committing",
     "get_engine",
     "get_session",
+    "run_committing",
     "session_scope",
 ]

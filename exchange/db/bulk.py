@@ -28,12 +28,15 @@ def driver_connection(session: Session) -> Any | None:
     return session.connection().connection.driver_connection
 
 
+_TEXT: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
 @cache
 def _plan(
     table: Table, columns: tuple[str, ...], dialect: Dialect
-) -> tuple[sql.Composed, tuple[Callable[[Any], Any] | None, ...]] | None:
-    """The COPY statement and the columns' bind processing; None if a left-out column's default
-    is computed in Python (the Core INSERT computes it)."""
+) -> tuple[sql.Composed, tuple[tuple[int, Callable[[Any], Any]], ...]] | None:
+    """The COPY statement and the bind processing of the columns that have one (by position);
+    None if a left-out column's default is computed in Python (the Core INSERT computes it)."""
     for column in table.columns:
         if column.key not in columns and column.default is not None:
             return None
@@ -41,7 +44,10 @@ def _plan(
         sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(table.columns[key].name) for key in columns),
     )
-    return statement, tuple(table.columns[key].type.bind_processor(dialect) for key in columns)
+    processors = (table.columns[key].type.bind_processor(dialect) for key in columns)
+    return statement, tuple(
+        (index, process) for index, process in enumerate(processors) if process is not None
+    )
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -55,15 +61,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         session.execute(insert(table), list(rows))
         return
     statement, processors = plan
+    text = _TEXT.get((table.name, columns))
+    if text is None:  # rendered once: quoting each name through libpq cost more than the rows
+        text = _TEXT[(table.name, columns)] = statement.as_string(connection)
     values = [[row[key] for key in columns] for row in rows]
-    if any(processors):  # before the COPY starts: a refused value leaves the transaction usable
-        values = [
-            [
-                v if process is None else process(v)
-                for v, process in zip(row, processors, strict=True)
-            ]
-            for row in values
-        ]
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+    # Before the COPY starts: a refused value leaves the transaction usable.
+    for index, process in processors:
+        for row in values:
+            row[index] = process(row[index])
+    with connection.cursor() as cursor, cursor.copy(text) as copy:  # type: ignore[union-attr]
         for row in values:
             copy.write_row(row)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -93,6 +93,9 @@ async def get_session() -> AsyncIterator[Session]:
                     limiter=anyio.CapacityLimiter(1),
                 )
             raise
+        if not session.in_transaction():
+            session.close()  # committed by the endpoint itself (see committing): no I/O left
+            return
         with anyio.CancelScope(shield=True):
             # A limiter of its own: the transaction may hold the audit chain's head, which the
             # requests filling the shared thread pool are waiting for.
@@ -115,6 +118,44 @@ def _sqlite_turn() -> anyio.Lock:
     if turn is None:
         turn = _TURNS[loop] = anyio.Lock()
     return turn
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def committing(endpoint: Callable[P, R]) -> Callable[P, R]:
+    """A sync endpoint (taking ``session``) that commits in its own worker thread as it returns.
+
+    An audited request holds the audit chain's head from its event to its commit. Committed at
+    the request boundary, that commit waits for the event loop to come back to the request and
+    for a thread to run it in, behind every other request of the process: the head, which every
+    request needs, is held that long. Committed here, it is held for one round trip. The commit
+    still comes before the response; if the endpoint raises, nothing is committed and the
+    boundary rolls back.
+    """
+
+    @functools.wraps(endpoint)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        result = endpoint(*args, **kwargs)
+        session = kwargs["session"]
+        assert isinstance(session, Session)
+        session.commit()
+        return result
+
+    return run
+
+
+async def run_committing(session: Session, work: Callable[[], R]) -> R:
+    """``work()`` in a worker thread, then the session's commit in the same thread (see
+    :func:`committing`): for endpoints that read the request's body first, on the event loop."""
+
+    def run() -> R:
+        result = work()
+        session.commit()
+        return result
+
+    return await anyio.to_thread.run_sync(run)
 
 
 def _end(session: Session, *, commit: bool) -> None:

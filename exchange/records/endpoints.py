@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from exchange.api.requests import read_json_object
 from exchange.authorities import repository as authorities
 from exchange.authorities.auth import PrincipalDep
 from exchange.canonical import Problem, validate_document
-from exchange.db import SessionDep
+from exchange.db import SessionDep, run_committing
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
 
@@ -69,4 +68,4 @@ async def validate_record(
         report = validate_document(document, authorities.rule_context(session))
         return ValidationResult(valid=report.valid, problems=report.problems)
 
-    return await run_in_threadpool(check)
+    return await run_committing(session, check)

@@ -9,7 +9,6 @@ from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -24,7 +23,7 @@ from exchange.authorities import repository as authority_repository
 from exchange.authorities.auth import AuthorityPrincipal, Principal
 from exchange.canonical import ChildRecord
 from exchange.config import get_settings
-from exchange.db import SessionDep
+from exchange.db import SessionDep, committing, run_committing
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError, UnsupportedMediaType, problem_fields
 from exchange.transfers import correspondence, idempotency, repository, sending, service
@@ -108,7 +107,7 @@ async def _idempotent(
         headers = {"Location": f"/v1/transfers/{transfer_id}"} if transfer_id else None
         return _json(body, status, headers)
 
-    return await run_in_threadpool(run)
+    return await run_committing(session, run)
 
 
 @router.post(
@@ -170,7 +169,7 @@ async def send_transfer(
             result.content, result.status, headers=headers, media_type="application/json"
         )
 
-    return await run_in_threadpool(run)
+    return await run_committing(session, run)
 
 
 def _page(
@@ -224,6 +223,7 @@ LIST_PARAMS_DOC = "Newest first; follow next_cursor for the next page."
     response_model=TransferPage,
     responses={**AUTH, 400: {"description": "Bad cursor."}},
 )
+@committing
 def list_transfers(
     session: SessionDep,
     principal: AuthorityPrincipal,
@@ -274,6 +274,7 @@ def list_transfers(
 @router.get(
     "/inbox", response_model=TransferPage, responses={**AUTH, 400: {"description": "Bad cursor."}}
 )
+@committing
 def inbox(
     session: SessionDep,
     principal: AuthorityPrincipal,
@@ -303,6 +304,7 @@ def inbox(
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut, responses={**AUTH, **NOT_FOUND})
+@committing
 def get_transfer(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId
 ) -> Response:
@@ -316,6 +318,7 @@ def get_transfer(
     response_model=TransferOut,
     responses={**AUTH, **NOT_FOUND, **CONFLICT},
 )
+@committing
 def acknowledge(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId
 ) -> Response:
@@ -329,6 +332,7 @@ def acknowledge(
     response_model=TransferOut,
     responses={**AUTH, **NOT_FOUND, **CONFLICT, 422: {"description": "Body not valid."}},
 )
+@committing
 def accept_child(
     session: SessionDep,
     principal: AuthorityPrincipal,
@@ -346,6 +350,7 @@ def accept_child(
     response_model=TransferOut,
     responses={**AUTH, **NOT_FOUND, **CONFLICT, 422: {"description": "Body not valid."}},
 )
+@committing
 def decline_child(
     session: SessionDep,
     principal: AuthorityPrincipal,
@@ -363,6 +368,7 @@ def decline_child(
     response_model=TransferOut,
     responses={**AUTH, **NOT_FOUND, **CONFLICT, 422: {"description": "Body not valid."}},
 )
+@committing
 def withdraw(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId, body: Withdraw
 ) -> Response:
@@ -432,6 +438,7 @@ async def update_records(
         422: {"description": "The records cannot be written in that format."},
     },
 )
+@committing
 def get_record(
     session: SessionDep,
     principal: AuthorityPrincipal,
@@ -483,6 +490,7 @@ def _render(records: list[ChildRecord], format_name: str) -> Response:
         422: {"description": "Too long."},
     },
 )
+@committing
 def post_message(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId, body: MessageIn
 ) -> MessageOut:
@@ -496,6 +504,7 @@ def post_message(
     response_model=list[MessageOut],
     responses={**AUTH, **NOT_FOUND},
 )
+@committing
 def get_messages(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId
 ) -> list[MessageOut]:
@@ -565,7 +574,7 @@ async def post_document(
             sha256=sha256,
         )
 
-    return await run_in_threadpool(store)
+    return await run_committing(session, store)
 
 
 @router.get(
@@ -573,6 +582,7 @@ async def post_document(
     response_model=list[DocumentOut],
     responses={**AUTH, **NOT_FOUND},
 )
+@committing
 def get_documents(
     session: SessionDep, principal: AuthorityPrincipal, transfer_id: TransferId
 ) -> list[DocumentOut]:
@@ -590,6 +600,7 @@ def get_documents(
         410: {"description": "Purged."},
     },
 )
+@committing
 def download_document(
     session: SessionDep,
     principal: AuthorityPrincipal,
@@ -647,19 +658,35 @@ async def send_batch(
         fingerprint = idempotency.request_hash("POST", "/v1/transfers", raw)
         items.append((index, sending.SendItem(key, fingerprint, entry.transfer)))
 
-    def run() -> BatchOut:
+    def run() -> bytes:
         sent = iter(sending.send(session, principal, [item for _, item in items]))
         positions = {index for index, _ in items}
         results = [
-            refused[index] if index not in positions else _batch_result(next(sent))
+            refused[index].model_dump(mode="json")
+            if index not in positions
+            else _batch_result(next(sent))
             for index in range(len(body.items))
         ]
-        return BatchOut(results=results)
+        return orjson.dumps({"results": results})
 
-    return _model(await run_in_threadpool(run))
+    return Response(await run_committing(session, run), media_type="application/json")
 
 
-def _batch_result(result: sending.SendResult) -> BatchResult:
+def _batch_result(result: sending.SendResult) -> dict[str, Any]:
+    """One item's result as BatchResult writes it; a new transfer's response, already JSON (the
+    one its Idempotency-Key replays), goes in as it is."""
+    if result.content is not None and result.error is None and not result.replayed:
+        return {
+            "idempotency_key": result.key,
+            "status": result.status,
+            "replayed": False,
+            "transfer": orjson.Fragment(result.content),
+            "problem": None,
+        }
+    return _batch_model(result).model_dump(mode="json")
+
+
+def _batch_model(result: sending.SendResult) -> BatchResult:
     if result.error is not None:
         return BatchResult(
             idempotency_key=result.key, status=result.status, problem=problem_fields(result.error)
@@ -685,6 +712,7 @@ def _batch_result(result: sending.SendResult) -> BatchResult:
         410: {"description": "Content purged at the end of retention."},
     },
 )
+@committing
 def get_pack(
     request: Request,
     session: SessionDep,

@@ -36,6 +36,32 @@ def test_each_item_succeeds_or_fails_alone_and_repeats_replay(
     assert len(sent) == 2
 
 
+def test_a_new_items_result_is_the_transfer_its_replay_repeats(
+    client: TestClient, make_client: Callable[..., str]
+) -> None:
+    from exchange.transfers.schemas import BatchOut
+
+    camden = make_client(authority="202")
+    batch = {"items": [item("shape-1"), item("shape-2", to_authority="999")]}
+    first = client.post("/v1/transfers/batch", json=batch, headers=bearer(camden)).json()
+    BatchOut.model_validate(first)  # every field the schema names, nothing else
+    created = first["results"][0]
+    assert list(created) == ["idempotency_key", "status", "replayed", "transfer", "problem"]
+    assert (created["status"], created["replayed"], created["problem"]) == (201, False, None)
+    assert created["transfer"]["status"] == "sent"
+    assert created["transfer"]["to_authority"]["dfe_code"] == "873"
+
+    again = client.post("/v1/transfers/batch", json=batch, headers=bearer(camden)).json()
+    assert again["results"][0]["replayed"] is True
+    assert again["results"][0]["transfer"] == created["transfer"]
+    single = client.post(
+        "/v1/transfers",
+        json=batch["items"][0]["transfer"],  # type: ignore[index]
+        headers={**bearer(camden), "Idempotency-Key": "shape-1-alone"},
+    ).json()
+    assert set(single) == set(created["transfer"])
+
+
 def test_a_key_reused_with_another_body_is_refused_for_that_item(
     client: TestClient, make_client: Callable[..., str]
 ) -> None:
