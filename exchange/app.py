@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,6 +51,18 @@ def setup_database(settings: Settings) -> None:
     log.info("database ready", extra={"authorities_changed": changed})
 
 
+def keep_out_of_collections() -> None:
+    """Leave what start-up loaded (modules, models and their schemas, the calendar) out of the
+    cyclic garbage collector's scans, once per process.
+
+    It lives as long as the process, yet every full collection walked all of it again: a sixth
+    of a batch's CPU in the service. Requests' own objects are collected as before.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service."""
     settings = settings or get_settings()
@@ -59,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             setup_database(settings)
         clock.warm_up(dt.datetime.now(dt.UTC).date())
+        keep_out_of_collections()
         yield
 
     app = FastAPI(
