@@ -1,6 +1,6 @@
-"""Many rows written at once (exchange.db.bulk): on PostgreSQL by COPY, elsewhere by INSERT; either
-way every value reads back as it was given, awkward text and bytes included, and a naive
-timestamp is refused as the column type refuses it."""
+"""Rows written at once (exchange.db.bulk): on PostgreSQL many by COPY and a few by prepared
+INSERTs, elsewhere by INSERT; every way, every value reads back as it was given, awkward text and
+bytes included, and a naive timestamp is refused as the column type refuses it."""
 
 from __future__ import annotations
 
@@ -35,13 +35,16 @@ def row(purpose: str, ciphertext: bytes | None, **extra: object) -> dict[str, ob
     }
 
 
-def test_awkward_values_read_back_as_written(session: Session) -> None:
+@pytest.mark.parametrize("at_once", [1, bulk.FEW_ROWS, 1000], ids=["one", "few", "many"])
+def test_awkward_values_read_back_as_written(session: Session, at_once: int) -> None:
     rows = [row(text, data) for text in AWKWARD_TEXT for data in [*AWKWARD_BYTES, None]]
     rows[0]["purged_at"] = dt.datetime(
         2026, 10, 25, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))
     )
+    assert len(rows) > bulk.FEW_ROWS
 
-    bulk.insert_rows(session, BLOBS, rows)
+    for start in range(0, len(rows), at_once):
+        bulk.insert_rows(session, BLOBS, rows[start : start + at_once])
 
     stored = {r.id: r for r in session.execute(select(BLOBS)).all()}
     for written in rows:
