@@ -1,4 +1,5 @@
-"""Engines and sessions. Only the request boundary (or a CLI command) commits."""
+"""Engines and sessions. A request commits once, at its end (in the endpoint's worker thread, see
+:func:`committing`, or else at the request boundary); a CLI command commits when it is done."""
 
 from __future__ import annotations
 
