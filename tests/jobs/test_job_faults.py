@@ -93,15 +93,18 @@ def test_a_job_killed_at_random_points_then_resumed_sends_every_record_exactly_o
         if run:
             process = jobs.start("resume", directory.name)
 
-        def started_sending(
-            process: subprocess.Popen[bytes] = process, floor: int = sent_before
+        # A random point: after 1 to 100 more records are sent (a third of the census at most,
+        # so the first run is always cut short however fast the job is), then up to 50 ms more.
+        def sent_more(
+            process: subprocess.Popen[bytes] = process,
+            floor: int = sent_before + rng.randint(1, 100),
         ) -> bool:
             return (
-                process.poll() is not None or jobs.journal_counts(directory).get("sent", 0) > floor
+                process.poll() is not None or jobs.journal_counts(directory).get("sent", 0) >= floor
             )
 
-        wait_until(started_sending, timeout=120, what="the job to send")
-        time.sleep(rng.uniform(0.0, 0.8))
+        wait_until(sent_more, timeout=120, what="the job to send")
+        time.sleep(rng.uniform(0.0, 0.05))
         if process.poll() is not None:
             process.communicate()
             kills.append(f"run {run + 1} finished before the kill ({process.returncode})")
