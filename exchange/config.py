@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         default=90, ge=0, description="Days after a transfer closes before its content is purged."
     )
+    max_active_requests: int = Field(
+        default=4,
+        ge=1,
+        description="Requests that use the database at once in each worker process (PostgreSQL); "
+        "more wait their turn. A few threads sharing one interpreter's lock finish more work, "
+        "and sooner, than many contending for it.",
+    )
     max_children_per_transfer: int = Field(default=20, ge=1)
     max_batch_items: int = Field(default=200, ge=1, description="Transfers per batch request.")
     max_documents_per_transfer: int = Field(default=50, ge=0)
