@@ -9,7 +9,6 @@ import orjson
 from fastapi import Request
 
 from exchange.config import get_settings
-from exchange.db.session import reading_body
 from exchange.errors import BodyNotJSON, BodyNotObject, BodyTooLarge, UnsupportedMediaType
 
 
@@ -24,12 +23,11 @@ async def read_body(request: Request, *, limit: int | None = None) -> bytes:
         )
     chunks: list[bytes] = []
     size = 0
-    async with reading_body(request):
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise BodyTooLarge(f"The body is over the limit of {cap} bytes.")
-            chunks.append(chunk)
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise BodyTooLarge(f"The body is over the limit of {cap} bytes.")
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

@@ -7,13 +7,13 @@ import asyncio
 import functools
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,7 +73,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     _end(session, commit=True)
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_session() -> AsyncIterator[Session]:
     """Request-scoped session: the request boundary commits, or rolls back on error.
 
     Opening a session does no I/O (it connects on first use), so it happens on the event loop;
@@ -81,15 +81,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     On SQLite, which has one writer at a time and whose transactions take the write lock when
     they begin, a process's requests take turns: a request holding the lock never waits for a
     worker thread that another request, waiting for that lock, has taken. On PostgreSQL a few
-    requests use the database at once (see _active_turn); a request gives its place up while it
-    reads its body (see reading_body), so slow uploads do not keep others waiting.
+    requests use the database at once (see _active_turn).
     """
     factory = _session_factory(None)
-    turn: anyio.Lock | anyio.Semaphore
-    if factory.kw["bind"].dialect.name == "sqlite":
-        turn = _sqlite_turn()
-    else:
-        turn = request.state.database_turn = _active_turn()
+    sqlite = factory.kw["bind"].dialect.name == "sqlite"
+    turn: anyio.Lock | anyio.Semaphore = _sqlite_turn() if sqlite else _active_turn()
     await turn.acquire()
     try:
         session = factory()
@@ -133,32 +129,19 @@ _ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Semaphore] =
 )
 
 
-@asynccontextmanager
-async def reading_body(request: Request) -> AsyncIterator[None]:
-    """While the block reads the request's body, its place among the requests using the database
-    (PostgreSQL) is free for another; taken back (waiting if need be) when the block ends."""
-    turn: anyio.Semaphore | None = getattr(request.state, "database_turn", None)
-    if turn is None:
-        yield
-        return
-    turn.release()
-    try:
-        yield
-    finally:
-        with anyio.CancelScope(shield=True):
-            await turn.acquire()
-
-
 def _active_turn() -> anyio.Semaphore:
     """A place among the process's requests that use the database at once.
 
     Each such request works in worker threads that share the interpreter's lock. With dozens at
     once, a thread whose query has returned waits behind all the others for the lock, holding
     its transaction (and, at the end, the audit chain's head, which every request needs) all
-    that time: measured with 32 clients, six at a time per process served half again as many
-    creations as forty, with a p99 under half (four and two did better again). The rest wait here, on the event loop, holding
-    nothing. Fewer places than pooled connections and worker threads, so a request holding a
-    connection never waits for a thread that waits for a connection.
+    that time: measured with 32 clients, four at a time per process served half again as many
+    creations as forty, with a p99 under half. The rest wait here, on the event loop, holding
+    nothing. A request keeps its place (and its connection) to its end, reading its body
+    included; there are fewer places than pooled connections, so a request holding a connection
+    never waits for a place held by one that waits for a connection. In front of the service, a
+    proxy that buffers request bodies (as nginx does by default) keeps slow uploads from holding
+    places.
     """
     loop = asyncio.get_running_loop()
     turn = _ACTIVE.get(loop)

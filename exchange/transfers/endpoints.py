@@ -24,7 +24,6 @@ from exchange.authorities.auth import AuthorityPrincipal, Principal
 from exchange.canonical import ChildRecord
 from exchange.config import get_settings
 from exchange.db import SessionDep, committing, run_committing
-from exchange.db.session import reading_body
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError, UnsupportedMediaType, problem_fields
 from exchange.transfers import correspondence, idempotency, repository, sending, service
@@ -558,10 +557,9 @@ async def post_document(
     size, sha256 = correspondence.check_document_headers(
         media_type, x_content_sha256, content_length
     )
-    async with reading_body(request):
-        content = await correspondence.receive_document(
-            request.stream(), declared_size=size, declared_sha256=sha256
-        )
+    content = await correspondence.receive_document(
+        request.stream(), declared_size=size, declared_sha256=sha256
+    )
     title = unquote(x_document_title).strip() or "Untitled"
 
     def store() -> DocumentOut:
