@@ -15,7 +15,7 @@ from exchange.audit.queries import EventFilter, EventOut
 from exchange.audit.service import record_event
 from exchange.audit.verify import verify_chain
 from exchange.authorities import repository as authorities
-from exchange.authorities.auth import AuditorPrincipal, Principal
+from exchange.authorities.auth import AuditorPrincipal, Principal, StreamingAuditorPrincipal
 from exchange.db import SessionDep, StreamingSessionDep, committing
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError, NotFound
@@ -183,7 +183,7 @@ def list_events(
 )
 def export_events(
     session: StreamingSessionDep,
-    principal: AuditorPrincipal,
+    principal: StreamingAuditorPrincipal,
     format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
     authority: Annotated[str | None, Query(max_length=20)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 
 from exchange.audit.service import Actor, record_event
 from exchange.authorities.models import ApiClient
-from exchange.db import SessionDep, session_scope
+from exchange.db import SessionDep, StreamingSessionDep, session_scope
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError
 
@@ -148,15 +148,18 @@ def _request_actor(request: Request, client: Any | None, acting_user: str | None
     )
 
 
+AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
+ActingUserHeader = Annotated[
+    str | None, Header(description="The member of staff acting in the authority's own system.")
+]
+
+
 def authenticate(
     request: Request,
     session: SessionDep,
     denied: DeniedWriterDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_acting_user: Annotated[
-        str | None,
-        Header(description="The member of staff acting in the authority's own system."),
-    ] = None,
+    authorization: AuthorizationHeader = None,
+    x_acting_user: ActingUserHeader = None,
 ) -> Principal:
     """The caller, from the bearer token; refused attempts by a known client are audited."""
     if x_acting_user is not None and not _ACTING_USER.match(x_acting_user):
@@ -224,8 +227,22 @@ def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def _require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def dependency(principal: PrincipalDep) -> Principal:
+def authenticate_streaming(
+    request: Request,
+    session: StreamingSessionDep,
+    denied: DeniedWriterDep,
+    authorization: AuthorizationHeader = None,
+    x_acting_user: ActingUserHeader = None,
+) -> Principal:
+    """authenticate, in the session of an endpoint that streams its response: one session (and
+    one place among the requests using the database) for the whole request."""
+    return authenticate(request, session, denied, authorization, x_acting_user)
+
+
+def _require(
+    role: Role, source: Callable[..., Principal] = authenticate
+) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(principal: Principal) -> Principal:
         if principal.role != role:
             refused = Forbidden(
                 f"This needs a client with the {role.value} role; yours is {principal.role.value}.",
@@ -235,9 +252,14 @@ def _require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
             raise refused
         return principal
 
+    dependency.__annotations__["principal"] = Annotated[Principal, Depends(source)]
     return dependency
 
 
 AuthorityPrincipal = Annotated[Principal, Depends(_require(Role.AUTHORITY))]
 AuditorPrincipal = Annotated[Principal, Depends(_require(Role.AUDITOR))]
 AdminPrincipal = Annotated[Principal, Depends(_require(Role.ADMIN))]
+# For endpoints that take StreamingSessionDep: the caller is read in that same session.
+StreamingAuditorPrincipal = Annotated[
+    Principal, Depends(_require(Role.AUDITOR, authenticate_streaming))
+]

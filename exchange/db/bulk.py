@@ -34,7 +34,7 @@ def driver_connection(session: Session) -> Any | None:
 # more go by COPY (two round trips, far less work per row).
 FEW_ROWS = 8
 
-_TEXT: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
+_TEXT: dict[tuple[Table, tuple[str, ...]], tuple[str, str]] = {}
 
 
 @cache
@@ -72,9 +72,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         session.execute(insert(table), list(rows))
         return
     copy_statement, one_statement, processors = plan
-    texts = _TEXT.get((table.name, columns))
+    texts = _TEXT.get((table, columns))
     if texts is None:  # rendered once: quoting each name through libpq cost more than the rows
-        texts = _TEXT[(table.name, columns)] = (
+        texts = _TEXT[(table, columns)] = (
             copy_statement.as_string(connection),
             one_statement.as_string(connection),
         )

@@ -138,8 +138,9 @@ def _active_turn() -> anyio.Semaphore:
     that time: measured with 32 clients, four at a time per process served half again as many
     creations as forty, with a p99 under half. The rest wait here, on the event loop, holding
     nothing. A request keeps its place (and its connection) to its end, reading its body
-    included; there are fewer places than pooled connections, so a request holding a connection
-    never waits for a place held by one that waits for a connection. In front of the service, a
+    included, and uses one session (a streaming endpoint authenticates in its own session); there
+    are no more places than pooled connections, so a request holding a connection never waits
+    for a place held by one that waits for a connection. In front of the service, a
     proxy that buffers request bodies (as nginx does by default) keeps slow uploads from holding
     places.
     """

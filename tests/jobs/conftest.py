@@ -157,19 +157,18 @@ class Service:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
-    def create_token(self, authority: str = SENDER) -> str:
-        """An authority client's token, made with `exchange clients create`."""
+    def create_token(self, authority: str | None = SENDER, *, role: str = "authority") -> str:
+        """A client's token (an authority's, by default), made with `exchange clients create`."""
         done = subprocess.run(
             [
                 *exchange_command(),
                 "clients",
                 "create",
                 "--name",
-                f"transfer jobs {authority}",
+                f"transfer jobs {authority or role}",
                 "--role",
-                "authority",
-                "--authority",
-                authority,
+                role,
+                *(["--authority", authority] if authority else []),
             ],
             env=self.env,
             capture_output=True,
