@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from exchange.config import get_settings
-from exchange.db.session import _active_turn
+from exchange.db.session import _turn
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def test_requests_past_the_limit_wait_and_every_one_finishes(places: int) -> Non
 
     async def request() -> None:
         nonlocal active, most, finished
-        async with _active_turn():
+        async with _turn(get_settings().max_active_requests):
             active += 1
             most = max(most, active)
             await anyio.sleep(0.01)

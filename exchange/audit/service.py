@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
@@ -151,14 +151,12 @@ _TAKE_HEAD = (
 )
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("hash"))
 _EVENTS, _REFS = table_of(AuditEvent), table_of(AuditChildRef)
-_INSERT_EVENTS = insert(_EVENTS)
-_INSERT_REFS = insert(_REFS)
 
 
 def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
-    """Append events to the chain in order, in four statements however many there are (on
-    PostgreSQL two for one event, or, for several, the events and their children by COPY);
-    returns the rows written.
+    """Append events to the chain in order: the head taken, then the events, the children they
+    name and the head's new hash (on PostgreSQL one statement for one event; for several, the
+    events and their children as exchange.db.bulk writes them); returns the rows written.
 
     Incrementing the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
     the sequence numbers and previous hash read with it cannot be taken by anyone else; the head
@@ -203,30 +201,25 @@ def record_events(session: Session, events: Sequence[Event]) -> list[dict[str, A
         rows.append({**fields, "prev_hash": prev_hash, "hash": digest})
         ref_rows.extend({"event_seq": seq, "ref": ref} for ref in refs)
         prev_hash = digest
-    if cursor is not None and len(rows) > 1:
-        # Many events (a batch): COPY, far cheaper per row than parameterised INSERTs.
+    if cursor is not None:
         with cursor:
-            bulk.insert_rows(session, _EVENTS, rows)
-            bulk.insert_rows(session, _REFS, ref_rows)
-            cursor.execute(_PG_MOVE_HEAD, (prev_hash,))
-    elif cursor is not None:
-        # One event: the rest in one statement (one round trip; prepared once per number of
-        # children the event names).
-        [row] = rows
-        with cursor:
-            cursor.execute(
-                _pg_append_one(len(ref_rows)),
-                (
-                    *_pg_event(row),
-                    *[value for r in ref_rows for value in (r["event_seq"], r["ref"])],
-                    prev_hash,
-                ),
-            )
-    else:
-        session.execute(_INSERT_EVENTS, rows)
-        if ref_rows:
-            session.execute(_INSERT_REFS, ref_rows)
-        session.execute(_MOVE_HEAD, {"hash": prev_hash})
+            if len(rows) == 1:
+                # One event: the rest in one statement (one round trip; prepared once per number
+                # of children the event names).
+                [row] = rows
+                cursor.execute(
+                    _pg_append_one(len(ref_rows)),
+                    (
+                        *_pg_event(row),
+                        *[value for r in ref_rows for value in (r["event_seq"], r["ref"])],
+                        prev_hash,
+                    ),
+                )
+                return rows
+    # Several events (a batch), or another database: see exchange.db.bulk.
+    bulk.insert_rows(session, _EVENTS, rows)
+    bulk.insert_rows(session, _REFS, ref_rows)
+    session.execute(_MOVE_HEAD, {"hash": prev_hash})
     return rows
 
 

@@ -34,16 +34,14 @@ def driver_connection(session: Session) -> Any | None:
 # more go by COPY (two round trips, far less work per row).
 FEW_ROWS = 8
 
-_TEXT: dict[tuple[Table, tuple[str, ...]], tuple[str, str]] = {}
-
 
 @cache
 def _plan(
     table: Table, columns: tuple[str, ...], dialect: Dialect
-) -> tuple[sql.Composed, sql.Composed, tuple[tuple[int, Callable[[Any], Any]], ...]] | None:
-    """The COPY and one-row INSERT statements, and the bind processing of the columns that have
-    one (by position); None if a left-out column's default is computed in Python (the Core
-    INSERT computes it)."""
+) -> tuple[str, str, tuple[tuple[int, Callable[[Any], Any]], ...]] | None:
+    """The COPY and one-row INSERT statements (rendered once: quoting each name cost more than
+    the rows), and the bind processing of the columns that have one (by position); None if a
+    left-out column's default is computed in Python (the Core INSERT computes it)."""
     for column in table.columns:
         if column.key not in columns and column.default is not None:
             return None
@@ -55,8 +53,8 @@ def _plan(
     )
     processors = (table.columns[key].type.bind_processor(dialect) for key in columns)
     return (
-        copy,
-        one,
+        copy.as_string(),
+        one.as_string(),
         tuple((index, process) for index, process in enumerate(processors) if process is not None),
     )
 
@@ -71,13 +69,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if plan is None:
         session.execute(insert(table), list(rows))
         return
-    copy_statement, one_statement, processors = plan
-    texts = _TEXT.get((table, columns))
-    if texts is None:  # rendered once: quoting each name through libpq cost more than the rows
-        texts = _TEXT[(table, columns)] = (
-            copy_statement.as_string(connection),
-            one_statement.as_string(connection),
-        )
+    copy_text, one_text, processors = plan
     values = [[row[key] for key in columns] for row in rows]
     # Before anything is sent: a refused value leaves the transaction usable.
     for index, process in processors:
@@ -85,10 +77,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             row[index] = process(row[index])
     with connection.cursor() as cursor:  # type: ignore[union-attr]
         if len(values) == 1:
-            cursor.execute(texts[1], values[0], prepare=True)
+            cursor.execute(one_text, values[0], prepare=True)
         elif len(values) <= FEW_ROWS:
-            cursor.executemany(texts[1], values)
+            cursor.executemany(one_text, values)
         else:
-            with cursor.copy(texts[0]) as copy:
+            with cursor.copy(copy_text) as copy:
                 for row in values:
                     copy.write_row(row)

@@ -51,7 +51,7 @@ def get_engine(url: str | None = None) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     # At least as many pooled connections as requests may use the database at once (see
-    # _active_turn); the overflow serves work outside requests (refusals audited on their own).
+    # _turn); the overflow serves work outside requests (refusals audited on their own).
     size = max(10, get_settings().max_active_requests)
     return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=10)
 
@@ -81,11 +81,11 @@ async def get_session() -> AsyncIterator[Session]:
     On SQLite, which has one writer at a time and whose transactions take the write lock when
     they begin, a process's requests take turns: a request holding the lock never waits for a
     worker thread that another request, waiting for that lock, has taken. On PostgreSQL a few
-    requests use the database at once (see _active_turn).
+    requests use the database at once (see _turn).
     """
     factory = _session_factory(None)
     sqlite = factory.kw["bind"].dialect.name == "sqlite"
-    turn: anyio.Lock | anyio.Semaphore = _sqlite_turn() if sqlite else _active_turn()
+    turn = _turn(1 if sqlite else get_settings().max_active_requests)
     await turn.acquire()
     try:
         session = factory()
@@ -111,43 +111,33 @@ async def get_session() -> AsyncIterator[Session]:
         turn.release()
 
 
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Lock] = (
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _sqlite_turn() -> anyio.Lock:
+def _turn(places: int) -> anyio.Semaphore:
+    """The places among this process's requests that use the database at once.
+
+    SQLite has one: its transactions take the write lock when they begin, so a request holding
+    it never waits for a worker thread that another request, waiting for that lock, has taken.
+
+    PostgreSQL has a few (``max_active_requests``). Each such request works in worker threads
+    that share the interpreter's lock. With dozens at once, a thread whose query has returned
+    waits behind all the others for the lock, holding its transaction (and, at the end, the
+    audit chain's head, which every request needs) all that time: measured with 32 clients,
+    four at a time per process served half again as many creations as forty, with a p99 under
+    half. The rest wait here, on the event loop, holding nothing. A request keeps its place
+    (and its connection) to its end, reading its body included, and uses one session (a
+    streaming endpoint authenticates in its own session); there are no more places than pooled
+    connections, so a request holding a connection never waits for a place held by one that
+    waits for a connection. In front of the service, a proxy that buffers request bodies (as
+    nginx does by default) keeps slow uploads from holding places.
+    """
     loop = asyncio.get_running_loop()
     turn = _TURNS.get(loop)
     if turn is None:
-        turn = _TURNS[loop] = anyio.Lock()
-    return turn
-
-
-_ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _active_turn() -> anyio.Semaphore:
-    """A place among the process's requests that use the database at once.
-
-    Each such request works in worker threads that share the interpreter's lock. With dozens at
-    once, a thread whose query has returned waits behind all the others for the lock, holding
-    its transaction (and, at the end, the audit chain's head, which every request needs) all
-    that time: measured with 32 clients, four at a time per process served half again as many
-    creations as forty, with a p99 under half. The rest wait here, on the event loop, holding
-    nothing. A request keeps its place (and its connection) to its end, reading its body
-    included, and uses one session (a streaming endpoint authenticates in its own session); there
-    are no more places than pooled connections, so a request holding a connection never waits
-    for a place held by one that waits for a connection. In front of the service, a
-    proxy that buffers request bodies (as nginx does by default) keeps slow uploads from holding
-    places.
-    """
-    loop = asyncio.get_running_loop()
-    turn = _ACTIVE.get(loop)
-    if turn is None:
-        turn = _ACTIVE[loop] = anyio.Semaphore(get_settings().max_active_requests)
+        turn = _TURNS[loop] = anyio.Semaphore(places)
     return turn
 
 

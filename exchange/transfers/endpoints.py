@@ -675,7 +675,7 @@ async def send_batch(
 def _batch_result(result: sending.SendResult) -> dict[str, Any]:
     """One item's result as BatchResult writes it; a new transfer's response, already JSON (the
     one its Idempotency-Key replays), goes in as it is."""
-    if result.content is not None and result.error is None and not result.replayed:
+    if result.content is not None:  # only a new transfer's result has it
         return {
             "idempotency_key": result.key,
             "status": result.status,

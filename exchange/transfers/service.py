@@ -310,7 +310,7 @@ def write_transfers(
     session: Session, new: Sequence[NewTransfer], *, blobs_written: bool = False
 ) -> None:
     """Insert built transfers (and their sealed records, unless ``blobs_written``): one
-    statement per table however many there are.
+    round trip per table however many there are (see exchange.db.bulk).
 
     The transfers stay out of the session (they are not loaded objects); read them back with
     :func:`load` to change them.

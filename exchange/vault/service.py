@@ -47,7 +47,7 @@ _BLOBS = table_of(Blob)
 
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert blobs made by :func:`sealed_row`, in one statement."""
+    """Insert blobs made by :func:`sealed_row` (see exchange.db.bulk)."""
     bulk.insert_rows(session, _BLOBS, rows)
 
 
