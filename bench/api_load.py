@@ -480,7 +480,14 @@ async def drive_async(config: dict[str, Any]) -> list[dict[str, Any]]:
             ("acknowledge", acknowledge),
             ("accept", accept),
         ]
+        wanted = set(config["operations"])
+        if wanted & {"read", "record", "acknowledge", "accept"}:
+            wanted.add("create")  # they work on the transfers it made
+        if "accept" in wanted:
+            wanted.add("acknowledge")  # only an acknowledged transfer can be accepted
         for name, request in operations:
+            if name not in wanted:
+                continue
             work = forever() if name in ("healthz", "create", "inbox", "inbox-solo") else iter(done)
             result = await run_phase(
                 name,
@@ -566,6 +573,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent clients.")
     parser.add_argument("--phase-seconds", type=float, default=3.0, help="Per operation.")
+    parser.add_argument(
+        "--operations",
+        default=",".join(PHASES),
+        help="Comma-separated phases to run, in their usual order (default: all); create also "
+        "runs when a later phase needs transfers to work on.",
+    )
     parser.add_argument("--max-requests", type=int, default=50_000, help="Per operation.")
     parser.add_argument("--seed-transfers", type=int, default=0, help="Rows to insert first.")
     parser.add_argument(
@@ -587,6 +600,9 @@ def main() -> None:
         help="Share of seeded transfers still open (in the inbox); the rest are accepted.",
     )
     args = parser.parse_args()
+    operations = [name.strip() for name in args.operations.split(",") if name.strip()]
+    if unknown := sorted(set(operations) - set(PHASES)):
+        sys.exit(f"--operations: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
     if not args.database.replace("_", "").isalnum():
         sys.exit("--database must be letters, digits and _")
 
@@ -634,11 +650,12 @@ def main() -> None:
                 "max_requests": args.max_requests,
                 "client": args.client,
                 "server_pid": server.pid,
+                "operations": operations,
             }
             load = context.Process(target=drive, args=(config, queue), daemon=True)
             load_before = os.getloadavg()[0]
             load.start()
-            budget = 60 + args.phase_seconds * len(PHASES) * 3
+            budget = 60 + args.phase_seconds * len(operations) * 3
             try:
                 results = queue.get(timeout=budget)
             finally:

@@ -35,24 +35,26 @@ def serve(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP service."""
-    import uvicorn
-
+    """Run the HTTP service. With several workers on Linux, each listens on a socket of its own, so
+    the kernel shares connections between them evenly."""
+    from exchange.api.observability import configure_logging
     from exchange.app import setup_database
+    from exchange.serving import serve as run_service
 
     settings = get_settings()
     if migrate:
         setup_database(settings)
     console.print(f"exchange on http://{host}:{port} (API docs at /docs), database: {_safe_url()}")
-    uvicorn.run(
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    code = run_service(
         "exchange.app:main_app",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
-        log_config=None,
+        options={"access_log": False, "log_config": None},
     )
+    if code:
+        raise typer.Exit(code)
 
 
 def _safe_url() -> str:
