@@ -1,24 +1,44 @@
 """Writing many rows at once on the request path.
 
-On PostgreSQL through psycopg, many rows go in with ``COPY ... FROM STDIN``, written by psycopg's
-own row formatting: for a hundred rows it costs a fraction of a multi-row ``INSERT`` built by
-SQLAlchemy (which renders, converts and binds every parameter in Python). A few rows (one
+On PostgreSQL through psycopg, many rows go in with ``COPY ... FROM STDIN`` in its binary format,
+written by psycopg: for a hundred rows it costs a fraction of a multi-row ``INSERT`` built by
+SQLAlchemy (which renders, converts and binds every parameter in Python), and against COPY's text
+format nothing is escaped or parsed and bytes are not spelt out in hex (measured on batches of 100
+transfers: a tenth less of the service's CPU, a fifth less of PostgreSQL's). A few rows (one
 request's) go as a prepared ``INSERT`` each, pipelined: one round trip where ``COPY`` takes two
 (measured on a single transfer's creation: a fifth less of PostgreSQL's CPU). The values pass
 through each column type's bind processing first, exactly as a Core ``INSERT`` would send them.
-Elsewhere, and whenever a row leaves out a column whose default is computed in Python, the rows
-go through a Core ``INSERT``.
+Elsewhere, and for a table with a column of a type not listed in ``_BINARY_TYPES`` or one whose
+default is computed in Python and left out, the rows go through a Core ``INSERT``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import Dialect, Table, insert
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    insert,
+)
+from sqlalchemy.exc import NoReferencedTableError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 
 def driver_connection(session: Session) -> Any | None:
@@ -35,25 +55,68 @@ def driver_connection(session: Session) -> Any | None:
 FEW_ROWS = 8
 
 
+# The column types whose values, after their bind processing, psycopg writes in COPY's binary
+# format (by the PostgreSQL type's OID): exact classes, so an Enum (a String) is not one of them.
+_BINARY_TYPES: dict[type[TypeEngine[Any]], int] = {
+    Boolean: 16,  # bool
+    LargeBinary: 17,  # bytea
+    BigInteger: 20,  # int8
+    SmallInteger: 21,  # int2
+    Integer: 23,  # int4
+    Text: 25,  # text
+    Float: 701,  # float8
+    String: 1043,  # varchar
+    Date: 1082,  # date
+}
+_TIMESTAMPTZ = 1184
+
+
+def _binary_oid(column: Column[Any]) -> int | None:
+    """The OID COPY's binary format writes the column as; None if its type is not a plain one."""
+    column_type = column.type
+    if isinstance(column_type, NullType) and column.foreign_keys:
+        # A foreign key declared without a type takes the type of the column it refers to.
+        try:
+            column_type = next(iter(column.foreign_keys)).column.type
+        except NoReferencedTableError:  # that table's model is not loaded: the Core INSERT
+            return None
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if type(column_type) is DateTime:
+        return _TIMESTAMPTZ if column_type.timezone else None
+    return _BINARY_TYPES.get(type(column_type))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    copy: str  # COPY ... FROM STDIN (FORMAT BINARY)
+    types: tuple[int, ...]  # the columns' OIDs for it
+    insert_one: str
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, bind processing)
+
+
 @cache
-def _plan(
-    table: Table, columns: tuple[str, ...], dialect: Dialect
-) -> tuple[str, str, tuple[tuple[int, Callable[[Any], Any]], ...]] | None:
+def _plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Plan | None:
     """The COPY and one-row INSERT statements (rendered once: quoting each name cost more than
-    the rows), and the bind processing of the columns that have one (by position); None if a
-    left-out column's default is computed in Python (the Core INSERT computes it)."""
+    the rows), the columns' types and their bind processing; None when the Core INSERT is
+    needed (a column of another type, or a left-out column whose default is computed in
+    Python)."""
     for column in table.columns:
         if column.key not in columns and column.default is not None:
             return None
+    types = tuple(_binary_oid(table.columns[key]) for key in columns)
+    if None in types:
+        return None
     name = sql.Identifier(table.name)
     names = sql.SQL(", ").join(sql.Identifier(table.columns[key].name) for key in columns)
-    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(name, names)
+    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(name, names)
     one = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
         name, names, sql.SQL(", ").join(sql.Placeholder() * len(columns))
     )
     processors = (table.columns[key].type.bind_processor(dialect) for key in columns)
-    return (
+    return _Plan(
         copy.as_string(),
+        tuple(oid for oid in types if oid is not None),
         one.as_string(),
         tuple((index, process) for index, process in enumerate(processors) if process is not None),
     )
@@ -69,18 +132,18 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if plan is None:
         session.execute(insert(table), list(rows))
         return
-    copy_text, one_text, processors = plan
     values = [[row[key] for key in columns] for row in rows]
     # Before anything is sent: a refused value leaves the transaction usable.
-    for index, process in processors:
+    for index, process in plan.processors:
         for row in values:
             row[index] = process(row[index])
     with connection.cursor() as cursor:  # type: ignore[union-attr]
         if len(values) == 1:
-            cursor.execute(one_text, values[0], prepare=True)
+            cursor.execute(plan.insert_one, values[0], prepare=True)
         elif len(values) <= FEW_ROWS:
-            cursor.executemany(one_text, values)
+            cursor.executemany(plan.insert_one, values)
         else:
-            with cursor.copy(copy_text) as copy:
+            with cursor.copy(plan.copy) as copy:
+                copy.set_types(plan.types)
                 for row in values:
                     copy.write_row(row)
