@@ -7,9 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import psycopg
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, Table, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, select
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from exchange.db import bulk
@@ -97,3 +98,42 @@ def test_a_column_of_another_type_reads_back_as_written(session: Session, at_onc
 
     read = {row.id: row.doc for row in session.execute(select(table.c.id, table.c.doc))}
     assert [read[n] for n in range(len(docs))] == docs
+
+
+@pytest.mark.parametrize("children", [1, bulk.FEW_ROWS, 30], ids=["one", "few", "many"])
+def test_rows_for_several_tables_go_in_together_parents_before_children(
+    session: Session, children: int
+) -> None:
+    """A parent and the children that refer to it, given together (on PostgreSQL one statement
+    when each table has only a few rows): all read back; a child whose parent is missing is
+    refused and nothing of its statement is kept."""
+    tag = uuid.uuid4().hex[:8]
+    metadata = MetaData()
+    parents = Table(f"bulk_parent_{tag}", metadata, Column("id", String(36), primary_key=True))
+    kids = Table(
+        f"bulk_child_{tag}",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", ForeignKey(parents.c.id)),
+        Column("name", String(50)),
+    )
+    metadata.create_all(session.connection())  # (rolled back with the test's transaction)
+    kid_rows = [{"id": n, "parent_id": "p1", "name": AWKWARD_TEXT[n % 6]} for n in range(children)]
+
+    bulk.insert_together(session, [(parents, [{"id": "p1"}]), (kids, kid_rows)])
+
+    assert session.execute(select(parents.c.id)).scalars().all() == ["p1"]
+    read = session.execute(select(kids.c.id, kids.c.parent_id, kids.c.name).order_by(kids.c.id))
+    assert [r._asdict() for r in read] == kid_rows
+
+    savepoint = session.begin_nested()
+    with pytest.raises((IntegrityError, psycopg.IntegrityError)):  # Core's, or the driver's
+        bulk.insert_together(
+            session,
+            [
+                (parents, [{"id": "p2"}]),
+                (kids, [{"id": 1000, "parent_id": "nobody", "name": "orphan"}]),
+            ],
+        )
+    savepoint.rollback()
+    assert session.execute(select(parents.c.id)).scalars().all() == ["p1"]

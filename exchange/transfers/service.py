@@ -319,21 +319,21 @@ def write_transfers(
         return
     if not blobs_written:
         vault.insert_rows(session, [blob for n in new for blob in n.blobs])
-    bulk.insert_rows(
+    bulk.insert_together(
         session,
-        _TRANSFERS,
-        [{c: getattr(n.transfer, c) for c in _TRANSFER_COLUMNS} for n in new],
-    )
-    bulk.insert_rows(
-        session,
-        _CHILDREN,
         [
-            {c: getattr(child, c) for c in _CHILD_COLUMNS}
-            for n in new
-            for child in n.transfer.children
+            (_TRANSFERS, [{c: getattr(n.transfer, c) for c in _TRANSFER_COLUMNS} for n in new]),
+            (
+                _CHILDREN,
+                [
+                    {c: getattr(child, c) for c in _CHILD_COLUMNS}
+                    for n in new
+                    for child in n.transfer.children
+                ],
+            ),
+            (_TRANSITIONS, [n.transition for n in new]),
         ],
     )
-    bulk.insert_rows(session, _TRANSITIONS, [n.transition for n in new])
 
 
 def create_transfer(
