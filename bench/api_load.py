@@ -481,10 +481,6 @@ async def drive_async(config: dict[str, Any]) -> list[dict[str, Any]]:
             ("accept", accept),
         ]
         wanted = set(config["operations"])
-        if wanted & {"read", "record", "acknowledge", "accept"}:
-            wanted.add("create")  # they work on the transfers it made
-        if "accept" in wanted:
-            wanted.add("acknowledge")  # only an acknowledged transfer can be accepted
         for name, request in operations:
             if name not in wanted:
                 continue
@@ -562,6 +558,18 @@ def report(results: list[dict[str, Any]], transfers_in_db: int, args: argparse.N
         )
 
 
+def phases_to_run(requested: str) -> list[str]:
+    """The phases asked for (comma-separated), with those they need, in their usual order."""
+    wanted = {name.strip() for name in requested.split(",") if name.strip()}
+    if unknown := sorted(wanted - set(PHASES)):
+        sys.exit(f"--operations: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+    if wanted & {"read", "record", "acknowledge", "accept"}:
+        wanted.add("create")  # they work on the transfers it made
+    if "accept" in wanted:
+        wanted.add("acknowledge")  # only an acknowledged transfer can be accepted
+    return [name for name in PHASES if name in wanted]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -600,9 +608,7 @@ def main() -> None:
         help="Share of seeded transfers still open (in the inbox); the rest are accepted.",
     )
     args = parser.parse_args()
-    operations = [name.strip() for name in args.operations.split(",") if name.strip()]
-    if unknown := sorted(set(operations) - set(PHASES)):
-        sys.exit(f"--operations: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+    operations = phases_to_run(args.operations)
     if not args.database.replace("_", "").isalnum():
         sys.exit("--database must be letters, digits and _")
 

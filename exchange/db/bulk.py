@@ -52,8 +52,8 @@ def driver_connection(session: Session) -> Any | None:
     return session.connection().connection.driver_connection
 
 
-# Up to this many rows go as a prepared INSERT each (one round trip: pipelined for several);
-# more go by COPY (two round trips, far less work per row).
+# Up to this many rows go as one prepared multi-row INSERT (one round trip); more go by COPY (two
+# round trips, far less work per row).
 FEW_ROWS = 8
 
 
@@ -71,21 +71,26 @@ _BINARY_TYPES: dict[type[TypeEngine[Any]], int] = {
     Date: 1082,  # date
 }
 _TIMESTAMPTZ = 1184
+_FLOAT4 = 700
 
 
-def _binary_oid(column: Column[Any]) -> int | None:
+def _binary_oid(column: Column[Any], dialect: Dialect) -> int | None:
     """The OID COPY's binary format writes the column as; None if its type is not a plain one."""
-    column_type = column.type
+    column_type: TypeEngine[Any] = column.type
     if isinstance(column_type, NullType) and column.foreign_keys:
         # A foreign key declared without a type takes the type of the column it refers to.
         try:
             column_type = next(iter(column.foreign_keys)).column.type
         except NoReferencedTableError:  # that table's model is not loaded: the Core INSERT
             return None
+    # The type this database is given (a variant for it, a decorator's own choice), as Core does.
+    column_type = column_type._variant_mapping.get(dialect.name, column_type)
     if isinstance(column_type, TypeDecorator):
-        column_type = column_type.impl_instance
+        column_type = column_type.load_dialect_impl(dialect)
     if type(column_type) is DateTime:
         return _TIMESTAMPTZ if column_type.timezone else None
+    if type(column_type) is Float and (column_type.precision or 53) <= 24:
+        return _FLOAT4
     return _BINARY_TYPES.get(type(column_type))
 
 
@@ -99,14 +104,15 @@ class _Plan:
 
 @cache
 def _plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Plan | None:
-    """The COPY and one-row INSERT statements (rendered once: quoting each name cost more than
+    """The COPY and multi-row INSERT statements (rendered once: quoting each name cost more than
     the rows), the columns' types and their bind processing; None when the Core INSERT is
-    needed (a column of another type, or a left-out column whose default is computed in
-    Python)."""
+    needed: a column of another type (psycopg would not adapt its values as Core does, JSON's
+    for one), or a left-out column whose default is computed in Python. (A plan of None made
+    while a referenced table's model is not loaded is kept: that table's rows go by INSERT.)"""
     for column in table.columns:
         if column.key not in columns and column.default is not None:
             return None
-    types = tuple(_binary_oid(table.columns[key]) for key in columns)
+    types = tuple(_binary_oid(table.columns[key], dialect) for key in columns)
     if None in types:
         return None
     name = sql.Identifier(table.name)
@@ -152,9 +158,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 def insert_together(
     session: Session, parts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]
 ) -> None:
-    """Insert rows into several tables, in order. On PostgreSQL, when each table has only a few
-    rows, in one statement (data-modifying CTEs: one round trip; foreign keys are checked at the
-    statement's end); otherwise as :func:`insert_rows` each."""
+    """Insert rows into several tables: on PostgreSQL, when each table has only a few rows, in
+    one statement (data-modifying CTEs, one round trip; the order of the tables within it does
+    not matter, as foreign keys are checked at its end); otherwise as :func:`insert_rows` each,
+    in the order given."""
     parts = [(table, rows) for table, rows in parts if rows]
     connection = driver_connection(session) if len(parts) > 1 else None
     dialect = session.get_bind().dialect

@@ -180,6 +180,7 @@ def run_job(
                             transfer_id=result["transfer"]["id"],
                         )
                     elif result["status"] == 409:
+                        location_of.pop(n, None)  # sent again on resume, read again there
                         journal.record(
                             n,
                             key=key,

@@ -95,3 +95,30 @@ def test_an_oversized_batch_is_refused_whole(
     )
     assert response.status_code == 422
     assert response.json()["code"] == "limit-exceeded"
+
+
+def test_a_large_batchs_transfers_read_back_as_they_were_answered(
+    client: TestClient, make_client: Callable[..., str]
+) -> None:
+    """More items than are written one statement at a time (on PostgreSQL, COPY's binary
+    format): every transfer read back later, its records and audit events too, is as answered."""
+    camden = make_client(authority="202")
+    batch = {"items": [item(f"many-{n}") for n in range(20)]}
+    answered = client.post("/v1/transfers/batch", json=batch, headers=bearer(camden)).json()
+    results = answered["results"]
+    assert [r["status"] for r in results] == [201] * 20
+
+    for n, result in enumerate(results):
+        sent = result["transfer"]
+        read = client.get(f"/v1/transfers/{sent['id']}", headers=bearer(camden))
+        assert read.status_code == 200
+        assert read.json() == sent  # dates, flags, timestamps and names as answered
+        record = client.get(f"/v1/transfers/{sent['id']}/record", headers=bearer(camden))
+        [child] = record.json()["records"]
+        assert child["child"]["identifiers"][0]["value"] == f"many{n}"
+
+    audit = make_client(role="auditor", authority=None)
+    verified = client.get("/v1/audit/verify", headers=bearer(audit))
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["ok"] is True
+    assert verified.json()["events"] >= 20  # one sent event each, at least
