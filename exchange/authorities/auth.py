@@ -170,8 +170,14 @@ ActingUserHeader = Annotated[
 ]
 
 
-def _bearer_token(authorization: str | None, x_acting_user: str | None) -> str:
-    """The bearer token, once the headers are well formed (nothing read from the database)."""
+def authenticate(
+    request: Request,
+    session: SessionDep,
+    denied: DeniedWriterDep,
+    authorization: AuthorizationHeader = None,
+    x_acting_user: ActingUserHeader = None,
+) -> Principal:
+    """The caller, from the bearer token; refused attempts by a known client are audited."""
     if x_acting_user is not None and not _ACTING_USER.match(x_acting_user):
         raise BadActingUser(
             "X-Acting-User must be 1-200 letters, digits, spaces or . @ ' + - / : _",
@@ -183,20 +189,6 @@ def _bearer_token(authorization: str | None, x_acting_user: str | None) -> str:
             fix="Send Authorization: Bearer <token>; an administrator issues tokens.",
         )
     token = authorization[7:].strip()
-    if _client_id_of(token) is None:
-        raise Unauthenticated("The token is not valid.", fix="Check the token you were issued.")
-    return token
-
-
-def authenticate(
-    request: Request,
-    session: SessionDep,
-    denied: DeniedWriterDep,
-    authorization: AuthorizationHeader = None,
-    x_acting_user: ActingUserHeader = None,
-) -> Principal:
-    """The caller, from the bearer token; refused attempts by a known client are audited."""
-    token = _bearer_token(authorization, x_acting_user)
     client_id = _client_id_of(token)
     client = _find_client(session, client_id) if client_id else None
     if client is None:
@@ -263,66 +255,26 @@ def authenticate_streaming(
     return authenticate(request, session, denied, authorization, x_acting_user)
 
 
-def _check_role(principal: Principal, role: Role) -> Principal:
-    if principal.role != role:
-        refused = Forbidden(
-            f"This needs a client with the {role.value} role; yours is {principal.role.value}.",
-            fix="Use a client of the right role.",
-        )
-        refused.denial = (principal.actor, "access.denied", {"needed_role": role.value})
-        raise refused
-    return principal
-
-
 def _require(
     role: Role, source: Callable[..., Principal] = authenticate
 ) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: Principal) -> Principal:
-        return _check_role(principal, role)
+        if principal.role != role:
+            refused = Forbidden(
+                f"This needs a client with the {role.value} role; yours is {principal.role.value}.",
+                fix="Use a client of the right role.",
+            )
+            refused.denial = (principal.actor, "access.denied", {"needed_role": role.value})
+            raise refused
+        return principal
 
     dependency.__annotations__["principal"] = Annotated[Principal, Depends(source)]
-    return dependency
-
-
-@dataclass(frozen=True, slots=True)
-class DeferredCaller:
-    """A caller whose headers are well formed, authenticated and checked for its role later, in
-    the worker thread that does the endpoint's work (:meth:`verify`): one thread hop for the
-    request, not two. For the endpoints that send transfers, the busiest."""
-
-    request: Request
-    denied: DeniedWriter
-    authorization: str | None
-    acting_user: str | None
-    role: Role
-
-    def verify(self, session: Session) -> Principal:
-        """The caller, as :func:`authenticate` and the role check find it (the same refusals,
-        audited the same way)."""
-        principal = authenticate(
-            self.request, session, self.denied, self.authorization, self.acting_user
-        )
-        return _check_role(principal, self.role)
-
-
-def _deferred(role: Role) -> Callable[..., Awaitable[DeferredCaller]]:
-    async def dependency(
-        request: Request,
-        denied: DeniedWriterDep,
-        authorization: AuthorizationHeader = None,
-        x_acting_user: ActingUserHeader = None,
-    ) -> DeferredCaller:
-        _bearer_token(authorization, x_acting_user)  # malformed: refused before the body is read
-        return DeferredCaller(request, denied, authorization, x_acting_user, role)
-
     return dependency
 
 
 AuthorityPrincipal = Annotated[Principal, Depends(_require(Role.AUTHORITY))]
 AuditorPrincipal = Annotated[Principal, Depends(_require(Role.AUDITOR))]
 AdminPrincipal = Annotated[Principal, Depends(_require(Role.ADMIN))]
-# An authority client, authenticated in the endpoint's own worker thread (DeferredCaller.verify).
-DeferredAuthority = Annotated[DeferredCaller, Depends(_deferred(Role.AUTHORITY))]
 # For endpoints that take StreamingSessionDep: the caller is read in that same session.
 StreamingAuditorPrincipal = Annotated[
     Principal, Depends(_require(Role.AUDITOR, authenticate_streaming))

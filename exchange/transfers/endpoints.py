@@ -17,9 +17,10 @@ from exchange.api.requests import (
     check_json_media_type,
     parse_json_object,
     read_body,
+    read_json_object,
 )
 from exchange.authorities import repository as authority_repository
-from exchange.authorities.auth import AuthorityPrincipal, DeferredAuthority, Principal
+from exchange.authorities.auth import AuthorityPrincipal, Principal
 from exchange.canonical import ChildRecord
 from exchange.config import get_settings
 from exchange.db import SessionDep, committing, run_committing
@@ -137,7 +138,7 @@ async def _idempotent(
 async def send_transfer(
     request: Request,
     session: SessionDep,
-    caller: DeferredAuthority,
+    principal: AuthorityPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Send a child's case (or a sibling group's) to another authority.
@@ -146,15 +147,16 @@ async def send_transfer(
     request with the same Idempotency-Key replays the first response (`Idempotent-Replayed: true`)
     and never creates a second transfer.
     """
+    key = idempotency.check_key(idempotency_key)
+    check_json_media_type(request)
     raw = await read_body(request)
+    item = sending.SendItem(
+        key,
+        idempotency.request_hash(request.method, request.url.path, raw),
+        parse_json_object(raw),
+    )
 
     def run() -> Response:
-        principal = caller.verify(session)  # first, in the thread that does the work
-        item = sending.SendItem(
-            idempotency.check_key(idempotency_key),
-            idempotency.request_hash(request.method, request.url.path, raw),
-            _json_object(request, raw),
-        )
         [result] = sending.send(session, principal, [item])
         if result.error is not None:
             raise result.error
@@ -168,11 +170,6 @@ async def send_transfer(
         )
 
     return await run_committing(session, run)
-
-
-def _json_object(request: Request, raw: bytes) -> dict[str, Any]:
-    check_json_media_type(request)
-    return parse_json_object(raw)
 
 
 def _page(
@@ -631,36 +628,37 @@ def download_document(
         },
     },
 )
-async def send_batch(request: Request, session: SessionDep, caller: DeferredAuthority) -> Response:
+async def send_batch(
+    request: Request, session: SessionDep, principal: AuthorityPrincipal
+) -> Response:
     """Send many transfers at once (transfer jobs): each item has its own Idempotency-Key and
     its own result; one item's failure does not stop the others."""
-    raw = await read_body(request)
+    document = await read_json_object(request)
+    body: BatchCreate = sending.parse(BatchCreate, document)
+    limit = get_settings().max_batch_items
+    if len(body.items) > limit:
+        raise LimitExceeded(
+            f"A batch holds at most {limit} transfers; this one has {len(body.items)}.",
+            fix="Send smaller batches.",
+        )
+
+    items = []
+    refused: dict[int, BatchResult] = {}
+    for index, entry in enumerate(body.items):
+        try:
+            key = idempotency.check_key(entry.idempotency_key)
+        except ExchangeError as exc:
+            refused[index] = BatchResult(
+                idempotency_key=entry.idempotency_key,
+                status=exc.status,
+                problem=problem_fields(exc),
+            )
+            continue
+        raw = orjson.dumps(entry.transfer, option=orjson.OPT_SORT_KEYS)
+        fingerprint = idempotency.request_hash("POST", "/v1/transfers", raw)
+        items.append((index, sending.SendItem(key, fingerprint, entry.transfer)))
 
     def run() -> bytes:
-        principal = caller.verify(session)  # first, in the thread that does the work
-        body: BatchCreate = sending.parse(BatchCreate, _json_object(request, raw))
-        limit = get_settings().max_batch_items
-        if len(body.items) > limit:
-            raise LimitExceeded(
-                f"A batch holds at most {limit} transfers; this one has {len(body.items)}.",
-                fix="Send smaller batches.",
-            )
-        items = []
-        refused: dict[int, BatchResult] = {}
-        for index, entry in enumerate(body.items):
-            try:
-                key = idempotency.check_key(entry.idempotency_key)
-            except ExchangeError as exc:
-                refused[index] = BatchResult(
-                    idempotency_key=entry.idempotency_key,
-                    status=exc.status,
-                    problem=problem_fields(exc),
-                )
-                continue
-            item_raw = orjson.dumps(entry.transfer, option=orjson.OPT_SORT_KEYS)
-            fingerprint = idempotency.request_hash("POST", "/v1/transfers", item_raw)
-            items.append((index, sending.SendItem(key, fingerprint, entry.transfer)))
-
         sent = iter(sending.send(session, principal, [item for _, item in items]))
         positions = {index for index, _ in items}
         results = [

@@ -1,9 +1,10 @@
-"""The sending endpoints authenticate the caller in the thread that does their work: who may send
-is still decided before anything about the body, and refusals are audited as anywhere else."""
+"""The sending endpoints decide who may send before anything about the body (not even read for a
+caller refused), and refusals are audited as anywhere else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,13 +18,21 @@ NOT_JSON = b"{this is not json"
 ENDPOINTS = ["/v1/transfers", "/v1/transfers/batch"]
 
 
-def post(client: TestClient, path: str, headers: dict[str, str]) -> dict[str, object]:
+def post(
+    client: TestClient, path: str, headers: dict[str, str], content: Any = NOT_JSON
+) -> dict[str, object]:
     response = client.post(
         path,
-        content=NOT_JSON,
-        headers={**headers, "Content-Type": "application/json", "Idempotency-Key": "k-1"},
+        content=content,
+        headers={"Content-Type": "application/json", "Idempotency-Key": "k-1", **headers},
     )
-    return {"status": response.status_code, **response.json()}
+    return {**response.json(), "status": response.status_code}
+
+
+def oversized() -> Iterator[bytes]:
+    """A body sent in chunks (no Content-Length), larger than any request may be."""
+    for _ in range(40):
+        yield b" " * 1_000_000
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -43,10 +52,17 @@ def test_who_may_send_is_decided_before_the_body_is_read_as_json(
     assert (bad_user["status"], bad_user["code"]) == (400, "acting-user-invalid")
     wrong_role = post(client, path, bearer(auditor))
     assert (wrong_role["status"], wrong_role["code"]) == (403, "forbidden")
+    # Refused before the body is read: an upload too large changes nothing, a bad key or media
+    # type neither.
+    assert post(client, path, bearer(auditor), oversized())["status"] == 403
+    assert post(client, path, {}, oversized())["status"] == 401
+    assert (
+        post(client, path, {"Content-Type": "text/plain", "Idempotency-Key": ""})["status"] == 401
+    )
     # Only a caller allowed to send hears about the body.
     allowed = post(client, path, bearer(sender))
-    assert allowed["status"] == 400
-    assert allowed["code"] != "unauthenticated"
+    assert (allowed["status"], allowed["code"]) == (400, "body-not-json")
+    assert post(client, path, bearer(sender), oversized())["status"] == 413
 
     refusals = session.execute(
         select(AuditEvent.action, AuditEvent.outcome, AuditEvent.details)
@@ -56,5 +72,6 @@ def test_who_may_send_is_decided_before_the_body_is_read_as_json(
     assert [(action, outcome) for action, outcome, _ in refusals] == [
         ("auth.denied", "denied"),  # the known client with a wrong secret
         ("access.denied", "denied"),  # the auditor
+        ("access.denied", "denied"),  # the auditor again, with the upload too large
     ]
     assert "token-mismatch" in refusals[0].details
