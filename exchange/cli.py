@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -42,8 +43,10 @@ def serve(
     from exchange.serving import serve as run_service
 
     settings = get_settings()
-    if migrate:
+    if migrate or (settings.migrate_on_start and workers > 1):
+        # Once, before any worker starts: several workers migrating one database at once race.
         setup_database(settings)
+        os.environ["EXCHANGE_MIGRATE_ON_START"] = "false"  # (the workers' settings)
     console.print(f"exchange on http://{host}:{port} (API docs at /docs), database: {_safe_url()}")
     configure_logging(settings.log_level, json_lines=settings.log_json)
     code = run_service(

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exchange.serving import ShareConnections, balanced_workers_available
+from exchange.serving import STARTUP_FAILURE, ShareConnections, balanced_workers_available
 
 pytestmark = pytest.mark.skipif(
     not balanced_workers_available(), reason="connection sharing by the kernel is Linux's"
@@ -246,24 +246,53 @@ def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
 
 
-def test_workers_that_cannot_start_stop_the_server_with_an_error(tmp_path: Path) -> None:
+def gone(group: int) -> bool:
+    """Whether nothing remains of a process group (waiting a little for it to go)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_database_that_cannot_be_migrated_stops_the_server_before_any_worker(
+    tmp_path: Path,
+) -> None:
+    """Migrating on start, with several workers: once, before they start (workers migrating one
+    database at once raced); if it fails, the server stops with an error."""
     port = free_port()
-    # Migrating on start into a database nobody listens for: every worker fails its start-up.
     nowhere = f"postgresql+psycopg://exchange@127.0.0.1:{free_port()}/exchange"
     server = start(tmp_path, port, workers=2, EXCHANGE_DATABASE_URL=nowhere)
     try:
-        code = server.wait(timeout=READY_SECONDS)
-        assert code != 0
+        assert server.wait(timeout=READY_SECONDS) != 0
+        assert "Connection refused" in logs(tmp_path) or "connection failed" in logs(tmp_path)
+        assert gone(server.pid), "a worker outlived the server"
+    finally:
+        stop(server)
+
+
+def test_workers_that_cannot_start_stop_the_server_with_an_error(tmp_path: Path) -> None:
+    """An application that fails to load in the workers: the supervisor stops, exit code 3."""
+    port = free_port()
+    code = (
+        "import sys; from exchange.serving import Supervisor; "
+        f"sys.exit(Supervisor('exchange.no_such_module:app', '127.0.0.1', {port}, 2, {{}}).run())"
+    )
+    log = tmp_path / "serve-supervisor.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=environment(tmp_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert server.wait(timeout=READY_SECONDS) == STARTUP_FAILURE
         assert "could not start" in logs(tmp_path)
-        # No worker is left behind: nothing remains of the server's process group.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(server.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("a worker outlived the server")
+        assert gone(server.pid), "a worker outlived the server"
     finally:
         stop(server)
