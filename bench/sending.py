@@ -16,9 +16,7 @@ ratios to validation. Usage:
 from __future__ import annotations
 
 import argparse
-import base64
 import os
-import secrets
 import statistics
 import tempfile
 import time
@@ -27,49 +25,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from job import generate  # the census writer of the transfer-job bench
+from job import environment, generate, postgres_cpu, recreate_database  # the job bench's
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DATABASE = "exchange_bench_sending"
 SENDER, RECEIVER = "202", "873"
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by PostgreSQL's backends connected to the bench database."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "postgres":
-                continue
-            if DATABASE.encode() not in (entry / "cmdline").read_bytes():
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def setup(scratch: Path) -> None:
-    """Settings, a fresh migrated database and its authority register."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    os.environ.update(
-        EXCHANGE_DATABASE_URL=make_url(ADMIN_URL).set(database=DATABASE).render_as_string(False),
-        EXCHANGE_ENCRYPTION_KEYS="bench:"
-        + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        EXCHANGE_PSEUDONYM_KEY=secrets.token_urlsafe(32),
-        EXCHANGE_DATA_DIR=str(scratch),
-        EXCHANGE_LOG_LEVEL="WARNING",
-    )
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    engine.dispose()
+    """Settings (the job bench's), a fresh migrated database and its authority register."""
+    url = recreate_database(ADMIN_URL, DATABASE)
+    os.environ.update(environment(url, scratch))
     from exchange.app import setup_database
     from exchange.config import get_settings
 
@@ -154,12 +120,12 @@ def main() -> None:
         measured: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
         for _ in range(args.rounds):
             for name, way in ways.items():  # interleaved, so a slow moment hits every way
-                cpu, database = time.process_time(), postgres_cpu()
+                cpu, database = time.process_time(), postgres_cpu(DATABASE)
                 way()
                 measured[name].append(
                     (
                         (time.process_time() - cpu) * 1000 / len(documents),
-                        (postgres_cpu() - database) * 1000 / len(documents),
+                        (postgres_cpu(DATABASE) - database) * 1000 / len(documents),
                     )
                 )
 

@@ -68,6 +68,11 @@ def problem(
     )
 
 
+def locate(where: SourceLocation | Callable[[], SourceLocation] | None) -> SourceLocation | None:
+    """A record's location from what an adapter gave: the location, or how to make it."""
+    return where() if callable(where) else where
+
+
 @dataclass(slots=True)
 class ReadResult:
     """One record read from a source (or, when ``record`` is None, one that could not be)."""
@@ -81,8 +86,8 @@ class ReadResult:
     @property
     def location(self) -> SourceLocation | None:
         """Where the record starts in the source (made when first asked for)."""
-        if self._location is None and self.where is not None:
-            self._location = self.where if isinstance(self.where, SourceLocation) else self.where()
+        if self._location is None:
+            self._location = locate(self.where)
         return self._location
 
     @property

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.adapters import InputUnreadable, ReadResult, Source, get_adapter
+from exchange.adapters.base import locate
 from exchange.canonical import ChildRecord, Severity
 from exchange.canonical.model import SourceLocation
 from exchange.jobs import journal as j
@@ -194,8 +195,7 @@ def run_job(
                         problem = result.get("problem") or {}
                         problems = problem.get("problems") or []
                         # Where the record is in the export, and where in it the problem is.
-                        where = location_of.pop(n, None)
-                        found = where() if callable(where) else where
+                        found = locate(location_of.pop(n, None))
                         location = found.model_dump(exclude_none=True) if found else None
                         if problems:
                             first = problems[0]
